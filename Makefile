@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The IMS project's driver: builds our Linux 6.12 + Rust tree and our QEMU, and runs them.
+#
+#	make		the demo: build everything, boot the VM, run the demo suites
+#	make check	build everything, run every test suite in the VM; non-zero on failure
+#	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
+#
+# Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
+# (default ~/.cache/ims); see scripts/lib/common.sh.
+
+SHELL := /bin/bash
+S := scripts
+
+.PHONY: all demo check vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+	clean distclean help
+
+all: demo
+
+deps:
+	@$(S)/deps.sh
+
+kernel: deps
+	@$(S)/lib/timed.sh kernel $(S)/kernel.sh
+
+qemu: deps
+	@$(S)/lib/timed.sh qemu $(S)/qemu.sh
+
+selftests: kernel
+	@$(S)/lib/timed.sh selftests $(S)/selftests.sh
+
+initramfs: selftests
+	@$(S)/lib/timed.sh initramfs $(S)/initramfs.sh
+
+# Everything, one stage after the other: the machines have two cores and each build uses
+# both, so the kernel and QEMU builds never run at the same time.
+build: deps
+	@$(S)/lib/timed.sh kernel $(S)/kernel.sh
+	@$(S)/lib/timed.sh qemu $(S)/qemu.sh
+	@$(S)/lib/timed.sh selftests $(S)/selftests.sh
+	@$(S)/lib/timed.sh initramfs $(S)/initramfs.sh
+
+demo: build
+	@$(S)/lib/timed.sh vm-demo $(S)/vm/run.sh check $(S)/vm/demo.list
+
+check: build
+	@$(S)/lib/timed.sh vm-check $(S)/vm/run.sh check $(S)/vm/suites.list
+
+vm: build
+	@$(S)/vm/run.sh shell
+
+rustfmtcheck: kernel
+	@$(S)/kernel.sh rustfmtcheck
+
+clippy: kernel
+	@$(S)/kernel.sh clippy
+
+clean:
+	rm -rf out
+
+distclean: clean
+	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
+
+help:
+	@sed -n '3,11p' Makefile

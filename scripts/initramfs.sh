@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the test VM's initramfs: busybox (static), our /init, the kernel's modules, our
+# kselftests and the guest-side suites. Output: $IMS_CACHE/initramfs.cpio.gz. Rebuilt every
+# time (a few seconds); what goes in is listed above and nothing else.
+
+. "$(dirname "$0")/lib/common.sh"
+
+root=$IMS_CACHE/initramfs
+out=$IMS_CACHE/initramfs.cpio.gz
+
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,root,lib/modules,tests/suites,tests/selftests}
+cp /bin/busybox "$root/bin/busybox"
+file -L "$root/bin/busybox" 2>/dev/null | grep -q 'statically linked' ||
+	ldd "$root/bin/busybox" 2>&1 | grep -q 'not a dynamic' ||
+	die "/bin/busybox is not static (install busybox-static)"
+mknod -m 600 "$root/dev/console" c 5 1
+install -m 755 "$IMS_TOP/scripts/vm/init" "$root/init"
+cp -a "$KSTAGE"/modroot/lib/modules/* "$root/lib/modules/"
+cp "$IMS_TOP"/scripts/vm/lib.sh "$root/tests/"
+cp "$IMS_TOP"/scripts/vm/suites/*.sh "$root/tests/suites/"
+cp -a "$KSTAGE"/selftests/* "$root/tests/selftests/"
+echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+
+(cd "$root" && find . -print0 | sort -z |
+	cpio --null -o -H newc --reproducible -R 0:0 --quiet | gzip -1) > "$out.tmp"
+mv "$out.tmp" "$out"
+log "initramfs: $(du -h "$out" | cut -f1)"

@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings for the build scripts. Sourced, not executed.
+#
+# Everything we build or fetch lives under $IMS_CACHE (default ~/.cache/ims), never in the
+# repository. Each cache entry is keyed by a hash of its inputs, so a changed input gives a
+# new key and an unchanged one is reused.
+
+set -euo pipefail
+
+IMS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+IMS_CACHE=${IMS_CACHE:-$HOME/.cache/ims}
+IMS_JOBS=${IMS_JOBS:-$(nproc)}
+
+KVER=6.12
+KTARBALL=/usr/src/linux-source-$KVER.tar.xz
+KSRC=$IMS_CACHE/linux/src		# pristine + our patches + our overlay
+KOBJ=$IMS_CACHE/linux/obj		# O= build directory
+KSTAGE=$IMS_CACHE/linux/stage		# modules_install, headers, selftests
+
+QEMU_DIR=$IMS_CACHE/qemu
+QEMU_BIN=$QEMU_DIR/build/qemu-system-x86_64
+
+# The LLVM toolchain and the Rust compiler that matches rust-web-src.
+export PATH=/usr/lib/llvm-19/bin:$HOME/.cargo/bin:$PATH
+# Debian's rustc-web, rust-web-clippy and rustfmt-web: the rustup toolchain on PATH has no
+# rust-src, and its clippy/rustfmt would not match the compiler that built `core`.
+KMAKE_ARGS=(LLVM=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc
+	    RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver
+	    BINDGEN=bindgen O="$KOBJ")
+
+log()  { printf '==> %s\n' "$*" >&2; }
+die()  { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# hash_inputs FILE... : one stable hash over the names and contents of the given files
+hash_inputs() {
+	local f
+	for f in "$@"; do
+		printf '%s\n' "${f#"$IMS_TOP"/}"
+		cat "$f"
+	done | sha256sum | cut -c1-16
+}
+
+# stamp_ok NAME KEY / stamp_set NAME KEY: remember that a step ran with the given inputs
+stamp_ok()  { [ -f "$IMS_CACHE/stamps/$1" ] && [ "$(cat "$IMS_CACHE/stamps/$1")" = "$2" ]; }
+stamp_set() { mkdir -p "$IMS_CACHE/stamps"; printf '%s\n' "$2" > "$IMS_CACHE/stamps/$1"; }

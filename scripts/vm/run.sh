@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the test VM and run suites in it.
+#
+# Usage: run.sh check LISTFILE	run the suites named in LISTFILE, print their TAP as it
+#				comes, then judge the run (scripts/vm/tapcheck.py)
+#	 run.sh shell		interactive shell on the serial console
+#
+# Logs of the last run: out/console.log (kernel), out/tap.log (tests), out/qemu.log.
+# Environment: IMS_VM_TIMEOUT (whole run, seconds, default 1500), IMS_VM_APPEND (extra
+# kernel parameters), IMS_VM_QEMU_ARGS (extra QEMU arguments, e.g. devices).
+
+. "$(dirname "$0")/../lib/common.sh"
+
+mode=${1:?usage: run.sh check LISTFILE | run.sh shell}
+out=$IMS_TOP/out
+mkdir -p "$out"
+
+kernel=$KOBJ/arch/x86/boot/bzImage
+initrd=$IMS_CACHE/initramfs.cpio.gz
+[ -x "$QEMU_BIN" ] || die "no QEMU at $QEMU_BIN: run scripts/qemu.sh"
+[ -f "$kernel" ] || die "no kernel at $kernel: run scripts/kernel.sh"
+[ -f "$initrd" ] || die "no initramfs at $initrd: run scripts/initramfs.sh"
+
+append="console=ttyS0,115200 panic=-1 oops=panic printk.devkmsg=on ims_mode=$mode"
+qemu=("$QEMU_BIN"
+	-M q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 2G
+	-device intel-iommu,intremap=on
+	-bios /usr/share/qemu/qboot.rom -L /usr/share/qemu
+	-nodefaults -display none -no-reboot
+	-kernel "$kernel" -initrd "$initrd")
+# shellcheck disable=SC2206
+qemu+=(${IMS_VM_QEMU_ARGS:-})
+
+if [ "$mode" = shell ]; then
+	exec "${qemu[@]}" -append "$append ${IMS_VM_APPEND:-}" -serial mon:stdio -serial null
+fi
+
+list=${2:?usage: run.sh check LISTFILE}
+suites=$(grep -v '^#' "$list" | grep . | paste -sd, -)
+timeout_s=${IMS_VM_TIMEOUT:-1500}
+
+rm -f "$out"/{console,tap,qemu}.log
+: > "$out/tap.log"
+log "booting the VM (suites: $suites; timeout ${timeout_s}s)"
+start=$(date +%s)
+timeout -k 10 "$timeout_s" "${qemu[@]}" \
+	-append "$append ims_suites=$suites ${IMS_VM_APPEND:-}" \
+	-serial "file:$out/console.log" -serial "file:$out/tap.log" \
+	> "$out/qemu.log" 2>&1 &
+qpid=$!
+tail -n +1 -F --pid=$qpid "$out/tap.log" 2>/dev/null | grep -v '^IMS-' || true
+wait $qpid && qrc=0 || qrc=$?
+log "VM finished in $(($(date +%s) - start))s (QEMU exit status $qrc)"
+[ $qrc = 124 ] && log "the VM hit its ${timeout_s}s timeout"
+[ -s "$out/qemu.log" ] && sed 's/^/qemu: /' "$out/qemu.log" >&2
+
+printf '\n'
+"$IMS_TOP/scripts/vm/tapcheck.py" "$out/tap.log" "$out/console.log" "$suites"
