@@ -9,6 +9,10 @@
 
 [ -d "$KSTAGE/usr/include" ] || die "no kernel headers in $KSTAGE: run scripts/kernel.sh first"
 
+# The tests build inside the kernel tree (they include ../kselftest_harness.h): bring our
+# files there up to date first. Cheap: only changed files are copied.
+"$IMS_TOP/scripts/kernel.sh" prepare
+
 for dir in "$IMS_TOP"/tools/testing/selftests/*/; do
 	name=$(basename "$dir")
 	log "building selftests/$name"

@@ -25,7 +25,7 @@ initrd=$IMS_CACHE/initramfs.cpio.gz
 
 append="console=ttyS0,115200 panic=-1 oops=panic printk.devkmsg=on ims_mode=$mode"
 qemu=("$QEMU_BIN"
-	-M q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 2G
+	-M q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 1G
 	-device intel-iommu,intremap=on
 	-bios /usr/share/qemu/qboot.rom -L /usr/share/qemu
 	-nodefaults -display none -no-reboot
