@@ -12,13 +12,13 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check qtest vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
 
 deps:
-	@$(S)/deps.sh
+	@$(S)/lib/timed.sh deps $(S)/deps.sh
 
 kernel: deps
 	@$(S)/lib/timed.sh kernel $(S)/kernel.sh
@@ -43,8 +43,13 @@ build: deps
 demo: build
 	@$(S)/lib/timed.sh vm-demo $(S)/vm/run.sh check $(S)/vm/demo.list
 
+# Host-side device-model tests first (seconds, no guest), then everything in the VM.
 check: build
+	@$(S)/lib/timed.sh qtest $(S)/qtest.sh
 	@$(S)/lib/timed.sh vm-check $(S)/vm/run.sh check $(S)/vm/suites.list
+
+qtest: qemu
+	@$(S)/qtest.sh
 
 vm: build
 	@$(S)/vm/run.sh shell

@@ -23,10 +23,14 @@ initrd=$IMS_CACHE/initramfs.cpio.gz
 [ -f "$kernel" ] || die "no kernel at $kernel: run scripts/kernel.sh"
 [ -f "$initrd" ] || die "no initramfs at $initrd: run scripts/initramfs.sh"
 
-append="console=ttyS0,115200 panic=-1 oops=panic printk.devkmsg=on ims_mode=$mode"
+# vfio_pci.disable_denylist=1: 6.12's vfio-pci refuses 8086:0b25 (DSA) unless told otherwise,
+# and the VFIO suites bind our emulated DSA to it.
+append="console=ttyS0,115200 panic=-1 oops=panic printk.devkmsg=on vfio_pci.disable_denylist=1"
+append+=" ims_mode=$mode"
 qemu=("$QEMU_BIN"
 	-M q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 1G
 	-device intel-iommu,intremap=on
+	-device intel-dsa
 	-bios /usr/share/qemu/qboot.rom -L /usr/share/qemu
 	-nodefaults -display none -no-reboot
 	-kernel "$kernel" -initrd "$initrd")
