@@ -10,8 +10,12 @@ patch=$1 a=$2 b=$3
 shift 3
 hdr=$(mktemp)
 if [ -f "$patch" ]; then
-	n=$(grep -n '^--- a/' "$patch" | head -1 | cut -d: -f1)
-	head -n $((${n:-1} - 1)) "$patch" > "$hdr"
+	n=$(grep -n '^--- a/' "$patch" | head -1 | cut -d: -f1 || true)
+	if [ -n "$n" ]; then
+		head -n $((n - 1)) "$patch" > "$hdr"
+	else
+		cp "$patch" "$hdr"	# a new patch: only its header so far
+	fi
 fi
 {
 	cat "$hdr"

@@ -6,32 +6,46 @@
 # content would not change, so make/ninja rebuild only what really changed.
 
 # tree_patch TREE PATCHDIR REEXTRACT_FN
-#	Bring TREE from the patch set it has to the one in PATCHDIR: reverse the applied
-#	patches newest first, then apply the new ones in order. If reversing fails the tree
-#	is not what we think it is, and REEXTRACT_FN starts again from the pristine source.
+#	Bring TREE from the patch set it has to the one in PATCHDIR: keep the common head of
+#	both sets, reverse the rest of the applied patches newest first, then apply the rest
+#	of the new ones in order. If reversing fails the tree is not what we think it is,
+#	and REEXTRACT_FN starts again from the pristine source.
+# patch_diff PATCH: the diff part of PATCH, without its changelog.
+patch_diff() {
+	sed -n '/^--- a\//,$p' "$1"
+}
+
 tree_patch() {
-	local tree=$1 dir=$2 reextract=$3 old=() new=() i p
+	local tree=$1 dir=$2 reextract=$3 old=() new=() i p keep=0
 
 	mkdir -p "$tree/.ims/applied"
 	mapfile -t new < <(find "$dir" -name '*.patch' 2>/dev/null | sort)
 	mapfile -t old < <(find "$tree/.ims/applied" -name '*.patch' | sort)
 
-	if [ "$(cat "${old[@]}" /dev/null | sha256sum)" = \
-	     "$(cat "${new[@]}" /dev/null | sha256sum)" ]; then
-		return 0
-	fi
+	# Patches that are the same, in the same place, at the head of both sets stay
+	# applied: adding or editing patch N touches only the files of patches N and later.
+	# Only the diff counts: a patch whose changelog was reworded stays applied.
+	while [ $keep -lt ${#old[@]} ] && [ $keep -lt ${#new[@]} ] &&
+	      [ "$(basename "${old[keep]}")" = "$(basename "${new[keep]}")" ] &&
+	      cmp -s <(patch_diff "${old[keep]}") <(patch_diff "${new[keep]}"); do
+		cmp -s "${old[keep]}" "${new[keep]}" || cp "${new[keep]}" "${old[keep]}"
+		keep=$((keep + 1))
+	done
+	[ $keep = ${#old[@]} ] && [ $keep = ${#new[@]} ] && return 0
 
-	for ((i = ${#old[@]} - 1; i >= 0; i--)); do
+	for ((i = ${#old[@]} - 1; i >= keep; i--)); do
 		if ! patch -d "$tree" -p1 -R -s --no-backup-if-mismatch < "${old[i]}"; then
 			log "cannot reverse $(basename "${old[i]}"); starting from pristine source"
 			"$reextract"
 			mkdir -p "$tree/.ims/applied"
+			keep=0
 			break
 		fi
+		rm -f "${old[i]}"
 	done
-	rm -f "$tree"/.ims/applied/*.patch
+	[ $keep = 0 ] && rm -f "$tree"/.ims/applied/*.patch
 
-	for p in "${new[@]}"; do
+	for p in "${new[@]:keep}"; do
 		log "applying $(basename "$p")"
 		patch -d "$tree" -p1 -s -N --no-backup-if-mismatch < "$p" ||
 			die "$(basename "$p") does not apply to $tree"
