@@ -5,6 +5,7 @@
 #	make		the demo: build everything, boot the VM, run the demo suites
 #	make check	build everything, run every test suite in the VM; non-zero on failure
 #	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
+#	make bench-ims	IMS allocation benchmark in the VM (figures in out/tap.log)
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
@@ -12,7 +13,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check qtest vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -51,6 +52,11 @@ check: build
 qtest: qemu
 	@$(S)/qtest.sh
 
+# Benchmarks run in the VM like the suites, but report figures (in out/tap.log) rather
+# than pass or fail on them.
+bench-ims: build
+	@$(S)/vm/run.sh check $(S)/vm/bench.list
+
 vm: build
 	@$(S)/vm/run.sh shell
 
@@ -67,4 +73,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,11p' Makefile
+	@sed -n '3,12p' Makefile

@@ -9,12 +9,13 @@
 #
 # Logs of the last run: out/console.log (kernel), out/tap.log (tests), out/qemu.log.
 # Environment: IMS_VM_TIMEOUT (whole run, seconds, default 1500), IMS_VM_APPEND (extra
-# kernel parameters), IMS_VM_QEMU_ARGS (extra QEMU arguments, e.g. devices).
+# kernel parameters), IMS_VM_QEMU_ARGS (extra QEMU arguments, e.g. devices), IMS_OUT (log
+# directory instead of out/).
 
 . "$(dirname "$0")/../lib/common.sh"
 
 mode=${1:?usage: run.sh check LISTFILE | run.sh shell}
-out=$IMS_TOP/out
+out=${IMS_OUT:-$IMS_TOP/out}
 mkdir -p "$out"
 
 kernel=$KOBJ/arch/x86/boot/bzImage

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/device.h>
+#include <linux/irq.h>
+
+struct msi_desc *rust_helper_irq_data_get_msi_desc(struct irq_data *d)
+{
+	return irq_data_get_msi_desc(d);
+}
+
+void *rust_helper_irq_data_get_irq_chip_data(struct irq_data *d)
+{
+	return irq_data_get_irq_chip_data(d);
+}
+
+u64 rust_helper_dev_msi_default_cookie(const struct device *dev)
+{
+	return dev_msi_default_cookie(dev);
+}

@@ -1,0 +1,705 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! IMS (Interrupt Message Store): device-managed MSI.
+//!
+//! A device with an Interrupt Message Store keeps each vector's address/data pair itself (in
+//! MMIO slots, in queue memory) instead of in the PCI MSI-X table. [`ImsDomain`] is the
+//! per-device MSI domain for such storage: it lives in the device's secondary MSI domain
+//! slot, next to its PCI/MSI-X domain, under the device's interrupt-remapping parent, and
+//! its interrupt chip calls an [`ImsChip`] to touch the slots.
+//!
+//! Vectors are allocated one at a time, at any point after probe, for the device itself or
+//! for a sub-device (a work queue, an mdev), each within a quota the parent driver sets.
+//! Each vector carries a cookie (a PASID, a VM id): the requesting device's default MSI
+//! cookie, copied into the vector's MSI descriptor at allocation, unless the caller names
+//! another. [`ImsChip::unmask`] writes it to the slot, so the device raises the vector only
+//! for work of that cookie.
+//!
+//! IMS requires interrupt remapping: the driver, not the PCI core, writes the messages, and
+//! only a remapping unit validates them. Without it, [`ImsDomain::new`] fails with
+//! `EOPNOTSUPP`.
+//!
+//! C header: [`include/linux/ims.h`](srctree/include/linux/ims.h), which is the C API of
+//! this module (the `ims_*` functions at the end of this file).
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    bindings,
+    device::Device,
+    error::{code::*, Error, Result},
+    irq::msi::{self, IrqData, MsiMap, MsiMsg},
+    new_mutex,
+    prelude::*,
+    str::CStr,
+    sync::Mutex,
+    types::ARef,
+};
+use core::{ffi::c_void, marker::PhantomPinned, pin::Pin};
+
+/// How a device stores its IMS vectors.
+///
+/// The methods run from interrupt chip callbacks, with the interrupt descriptor's lock held
+/// and interrupts disabled: they must not sleep.
+pub trait ImsChip: Send + Sync {
+    /// Writes the message (address/data) of the vector in slot `index`.
+    fn write_msg(&self, index: u32, msg: &MsiMsg);
+
+    /// Masks slot `index`. `cookie` is the vector's cookie: a chip that stores it in the
+    /// slot keeps it while the slot is masked.
+    fn mask(&self, index: u32, cookie: u64);
+
+    /// Writes `cookie` into slot `index` and unmasks it.
+    fn unmask(&self, index: u32, cookie: u64);
+
+    /// Clears slot `index`: masked, no cookie, no message.
+    fn shutdown(&self, index: u32);
+}
+
+/// The cookie of a vector that may be raised only for work of PASID `pasid`, in the
+/// encoding [`slot_ctrl`] understands (`IMS_COOKIE_PASID()` in C).
+pub const fn pasid_cookie(pasid: u32) -> u64 {
+    COOKIE_PASID_VALID | (pasid as u64 & COOKIE_PASID_MASK)
+}
+
+// CAST: bindgen gives the C constants its own integer types; these are their values.
+const COOKIE_PASID_VALID: u64 = bindings::IMS_COOKIE_PASID_VALID as u64;
+const COOKIE_PASID_MASK: u64 = bindings::IMS_COOKIE_PASID_MASK as u64;
+const SLOT_CTRL_MASK: u32 = bindings::IMS_SLOT_CTRL_MASK as u32;
+const SLOT_CTRL_PASID_EN: u32 = bindings::IMS_SLOT_CTRL_PASID_EN as u32;
+const SLOT_CTRL_PASID_SHIFT: u32 = bindings::IMS_SLOT_CTRL_PASID_SHIFT as u32;
+
+/// Returns the control word of a 16-byte IMS slot (`{addr_lo, addr_hi, data, ctrl}`, the
+/// format of Intel DSA) for a vector with `cookie`: the mask bit if `masked`, and PASID
+/// enable with the PASID if `cookie` is a [`pasid_cookie`].
+///
+/// # Examples
+///
+/// ```
+/// use kernel::irq::ims::{pasid_cookie, slot_ctrl};
+///
+/// assert_eq!(slot_ctrl(pasid_cookie(0x42), false), (0x42 << 12) | 0x8);
+/// assert_eq!(slot_ctrl(pasid_cookie(0x42), true), (0x42 << 12) | 0x8 | 0x1);
+/// assert_eq!(slot_ctrl(0, true), 0x1);
+/// ```
+pub const fn slot_ctrl(cookie: u64, masked: bool) -> u32 {
+    let mut ctrl = 0;
+    if masked {
+        ctrl |= SLOT_CTRL_MASK;
+    }
+    if cookie & COOKIE_PASID_VALID != 0 {
+        // CAST: the PASID is 20 bits wide (`pasid_cookie`), it fits bits 31:12.
+        ctrl |= SLOT_CTRL_PASID_EN | (((cookie & COOKIE_PASID_MASK) as u32) << SLOT_CTRL_PASID_SHIFT);
+    }
+    ctrl
+}
+
+/// A device that may hold vectors of an [`ImsDomain`], and how many.
+struct User {
+    dev: ARef<Device>,
+    quota: u32,
+    used: u32,
+}
+
+/// Allocation state of an [`ImsDomain`].
+///
+/// # Invariants
+///
+/// `owner` has one entry per slot: 0 if the slot is free, else 1 + the index in `users` of
+/// the device holding it; each user's `used` is the number of slots it holds.
+struct State {
+    users: KVec<User>,
+    owner: KVec<u16>,
+}
+
+impl State {
+    fn user(&self, dev: &Device) -> Option<usize> {
+        self.users
+            .iter()
+            .position(|u| core::ptr::eq(&*u.dev as *const Device, dev as *const Device))
+    }
+}
+
+/// The IMS domain of a device.
+///
+/// Created on a device whose MSI parent is an interrupt-remapping domain; removed, with any
+/// vector still allocated, when dropped. It must be dropped before the device's driver is
+/// unbound (the MSI core keeps the domain in the device's devres-managed MSI data).
+///
+/// # Invariants
+///
+/// - `dev`'s secondary MSI domain is an IMS domain created by [`ImsDomain::new`] whose chip
+///   data points to `self`, from construction until `drop`.
+/// - `nr_slots` is the domain's size, in `1..=msi::MAX_INDEX + 1`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::device::Device;
+/// use kernel::c_str;
+/// use kernel::irq::ims::{pasid_cookie, slot_ctrl, ImsChip, ImsDomain};
+/// use kernel::irq::msi::MsiMsg;
+/// use kernel::prelude::*;
+///
+/// /// Slots in memory, for illustration; a real chip writes MMIO.
+/// struct MemChip;
+///
+/// impl ImsChip for MemChip {
+///     fn write_msg(&self, _index: u32, _msg: &MsiMsg) {}
+///     fn mask(&self, _index: u32, cookie: u64) {
+///         let _ctrl = slot_ctrl(cookie, true);
+///     }
+///     fn unmask(&self, _index: u32, cookie: u64) {
+///         let _ctrl = slot_ctrl(cookie, false);
+///     }
+///     fn shutdown(&self, _index: u32) {}
+/// }
+///
+/// # #[allow(dead_code)]
+/// fn probe_tail(dev: &Device, wq: &Device) -> Result {
+///     let ims = ImsDomain::new(dev, c_str!("IMS"), MemChip, 2048)?;
+///     ims.set_quota(wq, 8)?;
+///     let map = ims.alloc(wq, None, Some(pasid_cookie(5)))?;
+///     ims.free(wq, map.index)?;
+///     Ok(())
+/// }
+/// ```
+#[pin_data(PinnedDrop)]
+pub struct ImsDomain<T: ImsChip> {
+    chip: T,
+    dev: ARef<Device>,
+    nr_slots: u32,
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+impl<T: ImsChip> ImsDomain<T> {
+    /// Creates the IMS domain of `dev` with `nr_slots` slots stored by `chip`.
+    ///
+    /// `name` names the interrupt chip (`/proc/interrupts` shows it with the parent's prefix
+    /// and the device name). The device itself may hold up to `nr_slots` vectors; other
+    /// devices need a quota ([`ImsDomain::set_quota`]).
+    ///
+    /// Fails with `EOPNOTSUPP` if the device's MSI parent cannot serve IMS (no interrupt
+    /// remapping), `EINVAL` for a slot count of 0 or above 65536, `EEXIST` if the device
+    /// already has an IMS domain.
+    pub fn new(dev: &Device, name: &CStr, chip: T, nr_slots: u32) -> Result<Pin<KBox<Self>>> {
+        if nr_slots == 0 || nr_slots > msi::MAX_INDEX + 1 {
+            return Err(EINVAL);
+        }
+        check_parent(dev)?;
+        // SAFETY: `dev` is valid. `msi_match_device_irq_domain()` takes the lock in the
+        // device's MSI data, so it is only called once that data exists (a device that never
+        // had an MSI domain has none, and then no IMS domain either).
+        if unsafe {
+            !(*dev.as_raw()).msi.data.is_null()
+                && bindings::msi_match_device_irq_domain(
+                    dev.as_raw(),
+                    msi::SECONDARY_DOMAIN,
+                    bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS,
+                )
+        } {
+            return Err(EEXIST);
+        }
+
+        let mut owner = KVec::new();
+        // CAST: `nr_slots` is at most 65536 (checked above).
+        owner.extend_with(nr_slots as usize, 0u16, GFP_KERNEL)?;
+        let mut users = KVec::new();
+        users.push(
+            User {
+                dev: dev.into(),
+                quota: nr_slots,
+                used: 0,
+            },
+            GFP_KERNEL,
+        )?;
+
+        let this = KBox::pin_init(
+            pin_init!(Self {
+                chip,
+                dev: dev.into(),
+                nr_slots,
+                state <- new_mutex!(State { users, owner }, "ImsDomain::state"),
+                _pin: PhantomPinned,
+            }),
+            GFP_KERNEL,
+        )?;
+        this.create_irq_domain(name)?;
+        Ok(this)
+    }
+
+    /// Creates the MSI device domain whose chip calls back into `self`.
+    fn create_irq_domain(self: &Pin<KBox<Self>>, name: &CStr) -> Result {
+        // SAFETY: `msi_domain_template` is plain data (pointers, callbacks, integers) for
+        // which all-zero bytes are valid: no callback, no flag.
+        let mut tmpl: bindings::msi_domain_template = unsafe { core::mem::zeroed() };
+        tmpl.chip.name = name.as_char_ptr();
+        tmpl.chip.irq_mask = Some(Self::irq_mask_callback);
+        tmpl.chip.irq_unmask = Some(Self::irq_unmask_callback);
+        tmpl.chip.irq_shutdown = Some(Self::irq_shutdown_callback);
+        tmpl.chip.irq_write_msi_msg = Some(Self::irq_write_msi_msg_callback);
+        tmpl.ops.set_desc = Some(set_desc_callback);
+        tmpl.info.bus_token = bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS;
+        tmpl.info.flags = bindings::MSI_FLAG_USE_DEF_DOM_OPS
+            | bindings::MSI_FLAG_USE_DEF_CHIP_OPS
+            | bindings::MSI_FLAG_ALLOC_SIMPLE_MSI_DESCS
+            | bindings::MSI_FLAG_FREE_MSI_DESCS;
+
+        let chip_data: *const Self = &**self;
+        // SAFETY:
+        // - `self.dev` is a valid device with an MSI parent domain (checked by `new`).
+        // - The template is copied by the callee; the chip name only has to live until
+        //   the call returns (it is copied into the domain's name storage).
+        // - `chip_data` points to `self`, which is pinned and outlives the domain: `drop`
+        //   removes the domain before `self` is freed.
+        let ok = unsafe {
+            bindings::msi_create_device_irq_domain(
+                self.dev.as_raw(),
+                msi::SECONDARY_DOMAIN,
+                &tmpl,
+                self.nr_slots,
+                core::ptr::null_mut(),
+                chip_data.cast_mut().cast(),
+            )
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ENOMEM)
+        }
+    }
+
+    /// Lets `subdev` hold up to `quota` vectors of this domain.
+    ///
+    /// Fails with `EBUSY` if `subdev` already holds more than `quota`.
+    pub fn set_quota(&self, subdev: &Device, quota: u32) -> Result {
+        let mut state = self.state.lock();
+        match state.user(subdev) {
+            Some(i) if state.users[i].used > quota => Err(EBUSY),
+            Some(i) => {
+                state.users[i].quota = quota;
+                Ok(())
+            }
+            None if state.users.len() >= usize::from(u16::MAX) => Err(ENOSPC),
+            None => {
+                let user = User {
+                    dev: subdev.into(),
+                    quota,
+                    used: 0,
+                };
+                state.users.push(user, GFP_KERNEL)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Returns the number of vectors `subdev` holds.
+    pub fn count(&self, subdev: &Device) -> u32 {
+        let state = self.state.lock();
+        state.user(subdev).map_or(0, |i| state.users[i].used)
+    }
+
+    /// Allocates one vector for `subdev`, at slot `index` or at any free slot.
+    ///
+    /// The vector's cookie is `cookie` if given, else `subdev`'s default MSI cookie as it is
+    /// now. Vectors already allocated are not touched.
+    ///
+    /// Fails with `ENOSPC` when `subdev` is at its quota or no slot is free, `EBUSY` if slot
+    /// `index` is taken, `EINVAL` if `index` is out of range.
+    pub fn alloc(&self, subdev: &Device, index: Option<u32>, cookie: Option<u64>) -> Result<MsiMap> {
+        let mut state = self.state.lock();
+        let user = state.user(subdev).ok_or(ENOSPC)?;
+        if state.users[user].used >= state.users[user].quota {
+            return Err(ENOSPC);
+        }
+        if let Some(i) = index {
+            // CAST: `u32` to `usize` is lossless on every supported architecture.
+            match state.owner.get(i as usize) {
+                None => return Err(EINVAL),
+                Some(0) => {}
+                Some(_) => return Err(EBUSY),
+            }
+        }
+
+        let mut icookie = bindings::msi_instance_cookie {
+            // SAFETY: `subdev` is a valid device; the helper reads one field.
+            value: cookie.unwrap_or_else(|| unsafe {
+                bindings::dev_msi_default_cookie(subdev.as_raw())
+            }),
+        };
+        // SAFETY: `self.dev` is valid and its secondary domain is ours (type invariant); the
+        // callee copies the cookie into the new MSI descriptor.
+        let map = unsafe {
+            bindings::msi_domain_alloc_irq_at(
+                self.dev.as_raw(),
+                msi::SECONDARY_DOMAIN,
+                index.unwrap_or(msi::ANY_INDEX),
+                core::ptr::null(),
+                &mut icookie,
+            )
+        };
+        if map.index < 0 {
+            return Err(Error::from_errno(map.index));
+        }
+
+        // CAST: a successful allocation returns an index below `nr_slots` and a positive
+        // interrupt number.
+        let slot = map.index as u32;
+        // INVARIANT: the slot is recorded as held by `user`, whose count goes up by one.
+        // CAST: `user` is below `u16::MAX` (checked when it was added).
+        state.owner[slot as usize] = user as u16 + 1;
+        state.users[user].used += 1;
+        Ok(MsiMap {
+            index: slot,
+            virq: map.virq as u32,
+        })
+    }
+
+    /// Frees the vector in slot `index`, which `subdev` holds. Other vectors are not touched.
+    ///
+    /// Its interrupt must have been freed (`free_irq()`) first. Fails with `EINVAL` if
+    /// `subdev` does not hold slot `index`.
+    pub fn free(&self, subdev: &Device, index: u32) -> Result {
+        let mut state = self.state.lock();
+        let user = state.user(subdev).ok_or(EINVAL)?;
+        // CAST: lossless, see `alloc`.
+        match state.owner.get(index as usize) {
+            Some(&o) if usize::from(o) == user + 1 => {}
+            _ => return Err(EINVAL),
+        }
+        // SAFETY: `self.dev` is valid and its secondary domain is ours; slot `index` holds an
+        // allocated vector (checked above).
+        unsafe {
+            bindings::msi_domain_free_irqs_range(self.dev.as_raw(), msi::SECONDARY_DOMAIN, index, index)
+        };
+        // INVARIANT: the slot is free again and its holder's count goes down by one.
+        state.owner[index as usize] = 0;
+        state.users[user].used -= 1;
+        Ok(())
+    }
+
+    /// Recovers the domain and the interrupt from a chip callback's `irq_data`.
+    ///
+    /// # Safety
+    ///
+    /// `data` must be the `irq_data` of an interrupt of an IMS domain created by
+    /// [`ImsDomain::new`] for this `T`, passed to one of its chip callbacks.
+    unsafe fn from_irq_data<'a>(data: *mut bindings::irq_data) -> (&'a Self, &'a IrqData) {
+        // SAFETY: Inside a chip callback the interrupt data is valid and, since the domain is
+        // an MSI domain, has an MSI descriptor.
+        let irqd = unsafe { IrqData::from_raw(data) };
+        // SAFETY: The chip data of every interrupt of the domain is the `ImsDomain<T>` that
+        // created it (type invariant), alive until the domain is removed.
+        let this = unsafe { &*irqd.chip_data().cast::<Self>() };
+        (this, irqd)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the interrupt core only, with the `irq_data` of an interrupt of this domain.
+    unsafe extern "C" fn irq_mask_callback(data: *mut bindings::irq_data) {
+        // SAFETY: The interrupt core calls this chip callback for interrupts of our domain.
+        let (this, irqd) = unsafe { Self::from_irq_data(data) };
+        this.chip.mask(irqd.msi_index(), irqd.cookie());
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::irq_mask_callback`].
+    unsafe extern "C" fn irq_unmask_callback(data: *mut bindings::irq_data) {
+        // SAFETY: As above.
+        let (this, irqd) = unsafe { Self::from_irq_data(data) };
+        this.chip.unmask(irqd.msi_index(), irqd.cookie());
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::irq_mask_callback`].
+    unsafe extern "C" fn irq_shutdown_callback(data: *mut bindings::irq_data) {
+        // SAFETY: As above.
+        let (this, irqd) = unsafe { Self::from_irq_data(data) };
+        this.chip.shutdown(irqd.msi_index());
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::irq_mask_callback`]; `msg` must point to a valid message.
+    unsafe extern "C" fn irq_write_msi_msg_callback(
+        data: *mut bindings::irq_data,
+        msg: *mut bindings::msi_msg,
+    ) {
+        // SAFETY: As above.
+        let (this, irqd) = unsafe { Self::from_irq_data(data) };
+        // SAFETY: The interrupt core passes a valid message for the duration of the call.
+        let msg = unsafe { MsiMsg::from_raw(msg) };
+        this.chip.write_msg(irqd.msi_index(), msg);
+    }
+}
+
+#[pinned_drop]
+impl<T: ImsChip> PinnedDrop for ImsDomain<T> {
+    fn drop(self: Pin<&mut Self>) {
+        let dev = self.dev.as_raw();
+        // SAFETY: `dev` is valid (we hold a reference). Its MSI data is gone only if the
+        // device's devres were released while we still existed, which the type's contract
+        // forbids; then the domain went with it and there is nothing left to remove.
+        if unsafe { (*dev).msi.data }.is_null() {
+            pr_warn!("ims: domain dropped after its device's MSI data was released\n");
+            return;
+        }
+        // SAFETY: The secondary domain of `dev` is ours (type invariant). Its vectors are
+        // freed first: removing a domain does not free them.
+        unsafe {
+            bindings::msi_domain_free_irqs_all(dev, msi::SECONDARY_DOMAIN);
+            bindings::msi_remove_device_irq_domain(dev, msi::SECONDARY_DOMAIN);
+        }
+    }
+}
+
+/// Checks that the MSI parent of `dev` can serve IMS, i.e. does interrupt remapping.
+fn check_parent(dev: &Device) -> Result {
+    // SAFETY: `dev` is valid; its MSI domain pointer is set when the device is added and
+    // the parent domain, if any, lives as long as the remapping unit (for ever).
+    let ok = unsafe {
+        let parent = (*dev.as_raw()).msi.domain;
+        !parent.is_null()
+            && (*parent).flags & bindings::IRQ_DOMAIN_FLAG_MSI_PARENT != 0
+            && !(*parent).msi_parent_ops.is_null()
+            && (*(*parent).msi_parent_ops).supported_flags & bindings::MSI_FLAG_PCI_IMS != 0
+    };
+    if ok {
+        return Ok(());
+    }
+    // SAFETY: The kobject name of a registered device is a valid C string.
+    let name = unsafe { CStr::from_char_ptr((*dev.as_raw()).kobj.name) };
+    pr_err!(
+        "ims: {}: IMS needs interrupt remapping, which this device's MSI parent does not provide\n",
+        name
+    );
+    Err(EOPNOTSUPP)
+}
+
+/// # Safety
+///
+/// Called by the MSI core only, with valid allocation info and descriptor.
+unsafe extern "C" fn set_desc_callback(
+    arg: *mut bindings::msi_alloc_info_t,
+    desc: *mut bindings::msi_desc,
+) {
+    // SAFETY: The MSI core passes valid pointers. The hardware interrupt number of an IMS
+    // vector is its slot, unique in the domain.
+    unsafe {
+        (*arg).desc = desc;
+        (*arg).hwirq = (*desc).msi_index.into();
+    }
+}
+
+// The C API (`include/linux/ims.h`).
+
+/// An [`ImsChip`] implemented by a C driver's `struct ims_chip_ops`.
+///
+/// # Invariants
+///
+/// `ops` points to a valid `struct ims_chip_ops` whose callbacks, called with `priv_`, may
+/// run in any context for the life of the domain (the contract of `ims_domain_create()`).
+struct CChip {
+    ops: *const bindings::ims_chip_ops,
+    priv_: *mut c_void,
+}
+
+// SAFETY: The C API's contract (type invariant) makes the callbacks callable from any CPU.
+unsafe impl Send for CChip {}
+// SAFETY: As above: they may also run concurrently for different slots.
+unsafe impl Sync for CChip {}
+
+impl ImsChip for CChip {
+    fn write_msg(&self, index: u32, msg: &MsiMsg) {
+        // SAFETY: `ops` is valid (type invariant).
+        if let Some(f) = unsafe { (*self.ops).write_msg } {
+            // SAFETY: The callback takes the pointer it was given at creation and a message
+            // valid for the duration of the call.
+            unsafe { f(self.priv_, index, (msg as *const MsiMsg).cast()) };
+        }
+    }
+
+    fn mask(&self, index: u32, cookie: u64) {
+        // SAFETY: `ops` is valid (type invariant).
+        if let Some(f) = unsafe { (*self.ops).mask } {
+            // SAFETY: As for `write_msg`.
+            unsafe { f(self.priv_, index, cookie) };
+        }
+    }
+
+    fn unmask(&self, index: u32, cookie: u64) {
+        // SAFETY: `ops` is valid (type invariant).
+        if let Some(f) = unsafe { (*self.ops).unmask } {
+            // SAFETY: As for `write_msg`.
+            unsafe { f(self.priv_, index, cookie) };
+        }
+    }
+
+    fn shutdown(&self, index: u32) {
+        // SAFETY: `ops` is valid (type invariant).
+        if let Some(f) = unsafe { (*self.ops).shutdown } {
+            // SAFETY: As for `write_msg`.
+            unsafe { f(self.priv_, index) };
+        }
+    }
+}
+
+type CDomain = ImsDomain<CChip>;
+
+/// Returns the domain behind a C handle.
+///
+/// # Safety
+///
+/// `ims` must be a pointer returned by `ims_domain_create()` and not yet removed.
+unsafe fn c_domain<'a>(ims: *mut bindings::ims_domain) -> &'a CDomain {
+    // SAFETY: By the function's contract the pointer came from `KBox::into_raw` of a pinned
+    // `CDomain` that is still alive.
+    unsafe { &*ims.cast::<CDomain>() }
+}
+
+/// C API: creates the IMS domain of `dev` (see `include/linux/ims.h`).
+///
+/// Returns the domain or an `ERR_PTR()`.
+///
+/// # Safety
+///
+/// `dev` must be a valid device, `name` a valid C string, and `ops`/`priv_` must satisfy the
+/// contract of `struct ims_chip_ops` until `ims_domain_remove()`.
+#[no_mangle]
+pub unsafe extern "C" fn ims_domain_create(
+    dev: *mut bindings::device,
+    name: *const crate::ffi::c_char,
+    ops: *const bindings::ims_chip_ops,
+    priv_: *mut c_void,
+    nr_slots: u32,
+) -> *mut bindings::ims_domain {
+    if dev.is_null() || name.is_null() || ops.is_null() {
+        return EINVAL.to_ptr();
+    }
+    // SAFETY: `dev` is a valid device (the caller's contract).
+    let dev = unsafe { Device::as_ref(dev) };
+    // SAFETY: `name` is a valid C string (the caller's contract).
+    let name = unsafe { CStr::from_char_ptr(name) };
+    // INVARIANT: `ops` and `priv_` satisfy the C API contract (the caller's contract).
+    let chip = CChip { ops, priv_ };
+    match CDomain::new(dev, name, chip, nr_slots) {
+        // SAFETY: The domain is never moved out of the box: C only holds the pointer and
+        // gives it back to `ims_domain_remove()`, which rebuilds the pinned box.
+        Ok(d) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(d) }).cast(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// C API: removes an IMS domain and frees its remaining vectors.
+///
+/// # Safety
+///
+/// `ims` must come from `ims_domain_create()` and not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ims_domain_remove(ims: *mut bindings::ims_domain) {
+    // SAFETY: `IS_ERR_OR_NULL` values are not domains; a C caller may pass them on error paths.
+    if ims.is_null() || unsafe { bindings::IS_ERR(ims.cast()) } {
+        return;
+    }
+    // SAFETY: The pointer came from `KBox::into_raw` of a pinned box (the caller's contract).
+    drop(unsafe { Pin::new_unchecked(KBox::from_raw(ims.cast::<CDomain>())) });
+}
+
+/// C API: sets the quota of `subdev`.
+///
+/// # Safety
+///
+/// `ims` must be a live domain from `ims_domain_create()` and `subdev` a valid device.
+#[no_mangle]
+pub unsafe extern "C" fn ims_set_quota(
+    ims: *mut bindings::ims_domain,
+    subdev: *mut bindings::device,
+    quota: u32,
+) -> core::ffi::c_int {
+    if subdev.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: The caller's contract.
+    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
+    match ims.set_quota(subdev, quota) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// C API: returns the number of vectors `subdev` holds.
+///
+/// # Safety
+///
+/// As for [`ims_set_quota`].
+#[no_mangle]
+pub unsafe extern "C" fn ims_count(ims: *mut bindings::ims_domain, subdev: *mut bindings::device) -> u32 {
+    if subdev.is_null() {
+        return 0;
+    }
+    // SAFETY: The caller's contract.
+    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
+    ims.count(subdev)
+}
+
+/// C API: allocates one vector; on failure `index` is a negative errno and `virq` 0.
+///
+/// # Safety
+///
+/// As for [`ims_set_quota`]; `cookie` is null or points to a `u64`.
+#[no_mangle]
+pub unsafe extern "C" fn ims_alloc_irq(
+    ims: *mut bindings::ims_domain,
+    subdev: *mut bindings::device,
+    index: u32,
+    cookie: *const u64,
+) -> bindings::msi_map {
+    let fail = |e: Error| bindings::msi_map {
+        index: e.to_errno(),
+        virq: 0,
+    };
+    if subdev.is_null() {
+        return fail(EINVAL);
+    }
+    // SAFETY: The caller's contract.
+    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
+    // SAFETY: `cookie` is null or valid (the caller's contract).
+    let cookie = unsafe { cookie.as_ref() }.copied();
+    let index = (index != msi::ANY_INDEX).then_some(index);
+    match ims.alloc(subdev, index, cookie) {
+        Ok(map) => map.to_raw(),
+        Err(e) => fail(e),
+    }
+}
+
+/// C API: frees the vector in slot `index` held by `subdev`.
+///
+/// # Safety
+///
+/// As for [`ims_set_quota`].
+#[no_mangle]
+pub unsafe extern "C" fn ims_free_irq(
+    ims: *mut bindings::ims_domain,
+    subdev: *mut bindings::device,
+    index: u32,
+) {
+    if subdev.is_null() {
+        return;
+    }
+    // SAFETY: The caller's contract.
+    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
+    if ims.free(subdev, index).is_err() {
+        pr_warn!("ims: freeing slot {} which the device does not hold\n", index);
+    }
+}
+
+/// C API: the control word of a 16-byte slot, see [`slot_ctrl`].
+#[no_mangle]
+pub extern "C" fn ims_slot_ctrl(cookie: u64, masked: bool) -> u32 {
+    slot_ctrl(cookie, masked)
+}

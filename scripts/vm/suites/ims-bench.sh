@@ -1,0 +1,53 @@
+# Benchmark, not a test: one-at-a-time IMS allocation against free-and-reallocate
+# (kernel/irq/ims_bench.c, module ims_bench). Prints the module's result lines as TAP
+# comments and one ok line; fails only if the module cannot run. Needs the emulated DSA
+# (8086:0b25) free of any driver: a bound driver is unbound for the run and bound again
+# afterwards. Extra module parameters: IMS_BENCH_ARGS on the kernel command line, e.g.
+# IMS_BENCH_ARGS=n=64,512 (the VM's /init sees kernel parameters as variables).
+# timeout: 1200
+echo "TAP version 13"
+echo "1..1"
+
+dev=
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x0b25 ]; then
+		dev=$d
+		break
+	fi
+done
+if [ -z "$dev" ]; then
+	echo "ok 1 ims-bench # SKIP no 8086:0b25 PCI function (QEMU -device intel-dsa)"
+	exit 0
+fi
+drv=
+if [ -e "$dev/driver" ]; then
+	drv=$(basename "$(readlink "$dev/driver")")
+	echo "# unbinding ${dev##*/} from $drv for the run"
+	echo "${dev##*/}" > "$dev/driver/unbind"
+fi
+
+start=$(date +%s)
+# shellcheck disable=SC2086
+if modprobe ims_bench ${IMS_BENCH_ARGS:-}; then
+	rc=0
+else
+	rc=1
+fi
+secs=$(($(date +%s) - start))
+dmesg | sed -n 's/^.*\(ims_bench: .*\)$/# \1/p'
+if [ $rc = 0 ] && ! dmesg | grep -q 'ims_bench: n=.* ratio='; then
+	rc=1
+fi
+[ $rc = 0 ] && { rmmod ims_bench || rc=1; }
+
+if [ -n "$drv" ]; then
+	echo "${dev##*/}" > "/sys/bus/pci/drivers/$drv/bind" ||
+		echo "# could not bind ${dev##*/} back to $drv"
+fi
+if [ $rc = 0 ]; then
+	echo "# ims_bench ran for ${secs}s"
+	echo "ok 1 ims-bench"
+else
+	echo "not ok 1 ims-bench # modprobe ims_bench failed or printed no result (${secs}s)"
+fi
+exit $rc

@@ -1,0 +1,42 @@
+# KUnit suites of the IMS core (kernel/irq/ims_kunit.c, module ims_kunit): "ims" over a
+# memory-backed IMS chip on the emulated DSA (8086:0b25), "ims_dsa" end to end on the
+# device's real IMS slots. Both need the function free of any driver: a driver bound to it
+# (vfio-pci after the dsa-vfio suite) is unbound for the run and bound again afterwards.
+# Extra module parameters: IMS_KUNIT_ARGS on the kernel command line, e.g.
+# IMS_KUNIT_ARGS=msix_first=1 (the VM's /init sees kernel parameters as variables).
+# timeout: 600
+. /tests/lib.sh
+
+dev=
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x0b25 ]; then
+		dev=$d
+		break
+	fi
+done
+drv=
+if [ -n "$dev" ] && [ -e "$dev/driver" ]; then
+	drv=$(basename "$(readlink "$dev/driver")")
+	echo "# unbinding ${dev##*/} from $drv for the run"
+	echo "${dev##*/}" > "$dev/driver/unbind"
+fi
+
+rc=0
+# shellcheck disable=SC2086
+if modprobe ims_kunit ${IMS_KUNIT_ARGS:-}; then
+	# A suite whose every case skipped (no device) reports "ok 1 NAME # SKIP ...".
+	for suite in ims ims_dsa; do
+		kunit_results $suite && continue
+		grep -q "^ok 1 $suite # SKIP" /sys/kernel/debug/kunit/$suite/results 2>/dev/null || rc=1
+	done
+	rmmod ims_kunit || rc=1
+else
+	echo "not ok 1 ims_kunit # modprobe failed"
+	rc=1
+fi
+
+if [ -n "$drv" ]; then
+	echo "${dev##*/}" > "/sys/bus/pci/drivers/$drv/bind" ||
+		echo "# could not bind ${dev##*/} back to $drv"
+fi
+exit $rc
