@@ -59,4 +59,7 @@ fn errno_mapping() {
     kunit_check!(Error::from_errno(-16) == EBUSY);
 }
 
-kunit_test_suite!(rust_kunit_smoke, [kvec_grows, arc_mutex_shares, errno_mapping]);
+kunit_test_suite!(
+    rust_kunit_smoke,
+    [kvec_grows, arc_mutex_shares, errno_mapping]
+);

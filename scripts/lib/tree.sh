@@ -15,6 +15,36 @@ patch_diff() {
 	sed -n '/^--- a\//,$p' "$1"
 }
 
+# patch_files PATCH: the files PATCH changes.
+patch_files() {
+	sed -n 's|^+++ b/||p' "$1" | sort -u
+}
+
+# tree_patch_in_place TREE OLDVAR NEWVAR: see tree_patch; fails if it does not apply.
+tree_patch_in_place() {
+	local tree=$1 i
+	local -n o=$2 n=$3
+
+	[ ${#o[@]} = ${#n[@]} ] || return 1
+	for ((i = 0; i < ${#o[@]}; i++)); do
+		[ "$(basename "${o[i]}")" = "$(basename "${n[i]}")" ] || return 1
+	done
+	# Every file must belong to one patch only.
+	[ -z "$(for i in "${n[@]}"; do patch_files "$i"; done | sort | uniq -d)" ] || return 1
+	[ -z "$(for i in "${o[@]}"; do patch_files "$i"; done | sort | uniq -d)" ] || return 1
+
+	for ((i = 0; i < ${#o[@]}; i++)); do
+		cmp -s <(patch_diff "${o[i]}") <(patch_diff "${n[i]}") && continue
+		log "re-applying $(basename "${n[i]}")"
+		patch -d "$tree" -p1 -R -s --no-backup-if-mismatch < "${o[i]}" || return 1
+		patch -d "$tree" -p1 -s -N --no-backup-if-mismatch < "${n[i]}" ||
+			die "$(basename "${n[i]}") does not apply to $tree"
+	done
+	for ((i = 0; i < ${#o[@]}; i++)); do
+		cmp -s "${o[i]}" "${n[i]}" || cp "${n[i]}" "${o[i]}"
+	done
+}
+
 tree_patch() {
 	local tree=$1 dir=$2 reextract=$3 old=() new=() i p keep=0
 
@@ -32,6 +62,12 @@ tree_patch() {
 		keep=$((keep + 1))
 	done
 	[ $keep = ${#old[@]} ] && [ $keep = ${#new[@]} ] && return 0
+
+	# The same patches by name, some edited, none sharing a file with another: redo
+	# just the edited ones, in place.
+	if tree_patch_in_place "$tree" old new; then
+		return 0
+	fi
 
 	for ((i = ${#old[@]} - 1; i >= keep; i--)); do
 		if ! patch -d "$tree" -p1 -R -s --no-backup-if-mismatch < "${old[i]}"; then

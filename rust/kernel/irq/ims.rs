@@ -61,12 +61,12 @@ pub const fn pasid_cookie(pasid: u32) -> u64 {
     COOKIE_PASID_VALID | (pasid as u64 & COOKIE_PASID_MASK)
 }
 
-// CAST: bindgen gives the C constants its own integer types; these are their values.
+// CAST: bindgen types the 64-bit C constants as it sees fit; these are their values.
 const COOKIE_PASID_VALID: u64 = bindings::IMS_COOKIE_PASID_VALID as u64;
 const COOKIE_PASID_MASK: u64 = bindings::IMS_COOKIE_PASID_MASK as u64;
-const SLOT_CTRL_MASK: u32 = bindings::IMS_SLOT_CTRL_MASK as u32;
-const SLOT_CTRL_PASID_EN: u32 = bindings::IMS_SLOT_CTRL_PASID_EN as u32;
-const SLOT_CTRL_PASID_SHIFT: u32 = bindings::IMS_SLOT_CTRL_PASID_SHIFT as u32;
+const SLOT_CTRL_MASK: u32 = bindings::IMS_SLOT_CTRL_MASK;
+const SLOT_CTRL_PASID_EN: u32 = bindings::IMS_SLOT_CTRL_PASID_EN;
+const SLOT_CTRL_PASID_SHIFT: u32 = bindings::IMS_SLOT_CTRL_PASID_SHIFT;
 
 /// Returns the control word of a 16-byte IMS slot (`{addr_lo, addr_hi, data, ctrl}`, the
 /// format of Intel DSA) for a vector with `cookie`: the mask bit if `masked`, and PASID
@@ -88,7 +88,8 @@ pub const fn slot_ctrl(cookie: u64, masked: bool) -> u32 {
     }
     if cookie & COOKIE_PASID_VALID != 0 {
         // CAST: the PASID is 20 bits wide (`pasid_cookie`), it fits bits 31:12.
-        ctrl |= SLOT_CTRL_PASID_EN | (((cookie & COOKIE_PASID_MASK) as u32) << SLOT_CTRL_PASID_SHIFT);
+        ctrl |=
+            SLOT_CTRL_PASID_EN | (((cookie & COOKIE_PASID_MASK) as u32) << SLOT_CTRL_PASID_SHIFT);
     }
     ctrl
 }
@@ -308,7 +309,12 @@ impl<T: ImsChip> ImsDomain<T> {
     ///
     /// Fails with `ENOSPC` when `subdev` is at its quota or no slot is free, `EBUSY` if slot
     /// `index` is taken, `EINVAL` if `index` is out of range.
-    pub fn alloc(&self, subdev: &Device, index: Option<u32>, cookie: Option<u64>) -> Result<MsiMap> {
+    pub fn alloc(
+        &self,
+        subdev: &Device,
+        index: Option<u32>,
+        cookie: Option<u64>,
+    ) -> Result<MsiMap> {
         let mut state = self.state.lock();
         let user = state.user(subdev).ok_or(ENOSPC)?;
         if state.users[user].used >= state.users[user].quota {
@@ -325,9 +331,8 @@ impl<T: ImsChip> ImsDomain<T> {
 
         let mut icookie = bindings::msi_instance_cookie {
             // SAFETY: `subdev` is a valid device; the helper reads one field.
-            value: cookie.unwrap_or_else(|| unsafe {
-                bindings::dev_msi_default_cookie(subdev.as_raw())
-            }),
+            value: cookie
+                .unwrap_or_else(|| unsafe { bindings::dev_msi_default_cookie(subdev.as_raw()) }),
         };
         // SAFETY: `self.dev` is valid and its secondary domain is ours (type invariant); the
         // callee copies the cookie into the new MSI descriptor.
@@ -372,7 +377,12 @@ impl<T: ImsChip> ImsDomain<T> {
         // SAFETY: `self.dev` is valid and its secondary domain is ours; slot `index` holds an
         // allocated vector (checked above).
         unsafe {
-            bindings::msi_domain_free_irqs_range(self.dev.as_raw(), msi::SECONDARY_DOMAIN, index, index)
+            bindings::msi_domain_free_irqs_range(
+                self.dev.as_raw(),
+                msi::SECONDARY_DOMAIN,
+                index,
+                index,
+            )
         };
         // INVARIANT: the slot is free again and its holder's count goes down by one.
         state.owner[index as usize] = 0;
@@ -638,7 +648,10 @@ pub unsafe extern "C" fn ims_set_quota(
 ///
 /// As for [`ims_set_quota`].
 #[no_mangle]
-pub unsafe extern "C" fn ims_count(ims: *mut bindings::ims_domain, subdev: *mut bindings::device) -> u32 {
+pub unsafe extern "C" fn ims_count(
+    ims: *mut bindings::ims_domain,
+    subdev: *mut bindings::device,
+) -> u32 {
     if subdev.is_null() {
         return 0;
     }
@@ -694,7 +707,10 @@ pub unsafe extern "C" fn ims_free_irq(
     // SAFETY: The caller's contract.
     let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
     if ims.free(subdev, index).is_err() {
-        pr_warn!("ims: freeing slot {} which the device does not hold\n", index);
+        pr_warn!(
+            "ims: freeing slot {} which the device does not hold\n",
+            index
+        );
     }
 }
 
