@@ -30,8 +30,8 @@
  *
  *   ims_bench: n=N realloc_estimated steps=S
  *
- * The device gets one MSI-X vector first, as a driver with a misc vector
- * would (parameter msix_first, default on). No IMS interrupt is requested,
+ * With msix_first=1, the device gets one MSI-X vector first, as a driver
+ * with a misc vector would have. No IMS interrupt is requested,
  * so no CPU vector is used; past the vector space of the CPUs, the x86
  * vector matrix logs "Interrupt reservation exceeds available resources"
  * once, which is expected.
@@ -67,7 +67,7 @@ static unsigned int realloc_samples = 8;
 module_param(realloc_samples, uint, 0444);
 MODULE_PARM_DESC(realloc_samples, "Steps of the free-and-reallocate pass measured when sampled");
 
-static bool msix_first = true;
+static bool msix_first;
 module_param(msix_first, bool, 0444);
 MODULE_PARM_DESC(msix_first, "Enable one MSI-X vector before creating the IMS domain");
 

@@ -316,10 +316,7 @@ impl<T: ImsChip> ImsDomain<T> {
         cookie: Option<u64>,
     ) -> Result<MsiMap> {
         let mut state = self.state.lock();
-        let user = state.user(subdev).ok_or(ENOSPC)?;
-        if state.users[user].used >= state.users[user].quota {
-            return Err(ENOSPC);
-        }
+        // The caller's own mistakes (a bad or taken index) are reported before the quota.
         if let Some(i) = index {
             // CAST: `u32` to `usize` is lossless on every supported architecture.
             match state.owner.get(i as usize) {
@@ -327,6 +324,10 @@ impl<T: ImsChip> ImsDomain<T> {
                 Some(0) => {}
                 Some(_) => return Err(EBUSY),
             }
+        }
+        let user = state.user(subdev).ok_or(ENOSPC)?;
+        if state.users[user].used >= state.users[user].quota {
+            return Err(ENOSPC);
         }
 
         let mut icookie = bindings::msi_instance_cookie {

@@ -7,14 +7,10 @@
 # timeout: 240
 test=/tests/selftests/ims/dsa_vfio_test
 
-bdf=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x0b25 ]; then
-		bdf=${d##*/}
-		break
-	fi
-done
-[ -n "$bdf" ] || exec "$test"
+. /tests/lib.sh
+dev=$(find_pci 0x8086 0x0b25)
+[ -n "$dev" ] || exec "$test"
+bdf=${dev##*/}
 
 # One TAP failure line, for a setup step that failed before the test could run.
 fail() {
@@ -24,8 +20,7 @@ fail() {
 	exit 1
 }
 
-dev=/sys/bus/pci/devices/$bdf
-drv() { [ -e "$dev/driver" ] && basename "$(readlink "$dev/driver")"; }
+drv() { pci_driver "$dev"; }
 
 # vfio-pci (6.12) denylists 8086:0b25 (DSA errata on real hardware); only the built-in
 # module's read-only parameter lifts that, so it must be on the kernel command line.

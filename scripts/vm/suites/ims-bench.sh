@@ -5,26 +5,16 @@
 # afterwards. Extra module parameters: IMS_BENCH_ARGS on the kernel command line, e.g.
 # IMS_BENCH_ARGS=n=64,512 (the VM's /init sees kernel parameters as variables).
 # timeout: 1200
+. /tests/lib.sh
 echo "TAP version 13"
 echo "1..1"
 
-dev=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x0b25 ]; then
-		dev=$d
-		break
-	fi
-done
+dev=$(find_pci 0x8086 0x0b25)
 if [ -z "$dev" ]; then
 	echo "ok 1 ims-bench # SKIP no 8086:0b25 PCI function (QEMU -device intel-dsa)"
 	exit 0
 fi
-drv=
-if [ -e "$dev/driver" ]; then
-	drv=$(basename "$(readlink "$dev/driver")")
-	echo "# unbinding ${dev##*/} from $drv for the run"
-	echo "${dev##*/}" > "$dev/driver/unbind"
-fi
+drv=$(pci_unbind "$dev")
 
 start=$(date +%s)
 # shellcheck disable=SC2086
@@ -40,10 +30,7 @@ if [ $rc = 0 ] && ! dmesg | grep -q 'ims_bench: n=.* ratio='; then
 fi
 [ $rc = 0 ] && { rmmod ims_bench || rc=1; }
 
-if [ -n "$drv" ]; then
-	echo "${dev##*/}" > "/sys/bus/pci/drivers/$drv/bind" ||
-		echo "# could not bind ${dev##*/} back to $drv"
-fi
+pci_rebind "$dev" "$drv"
 if [ $rc = 0 ]; then
 	echo "# ims_bench ran for ${secs}s"
 	echo "ok 1 ims-bench"

@@ -7,19 +7,9 @@
 # timeout: 600
 . /tests/lib.sh
 
-dev=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x0b25 ]; then
-		dev=$d
-		break
-	fi
-done
+dev=$(find_pci 0x8086 0x0b25)
 drv=
-if [ -n "$dev" ] && [ -e "$dev/driver" ]; then
-	drv=$(basename "$(readlink "$dev/driver")")
-	echo "# unbinding ${dev##*/} from $drv for the run"
-	echo "${dev##*/}" > "$dev/driver/unbind"
-fi
+[ -n "$dev" ] && drv=$(pci_unbind "$dev")
 
 rc=0
 # shellcheck disable=SC2086
@@ -35,8 +25,5 @@ else
 	rc=1
 fi
 
-if [ -n "$drv" ]; then
-	echo "${dev##*/}" > "/sys/bus/pci/drivers/$drv/bind" ||
-		echo "# could not bind ${dev##*/} back to $drv"
-fi
+pci_rebind "$dev" "$drv"
 exit $rc
