@@ -17,3 +17,8 @@ u64 rust_helper_dev_msi_default_cookie(const struct device *dev)
 {
 	return dev_msi_default_cookie(dev);
 }
+
+void rust_helper_dev_msi_set_default_cookie(struct device *dev, u64 cookie)
+{
+	dev_msi_set_default_cookie(dev, cookie);
+}

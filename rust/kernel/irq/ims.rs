@@ -331,9 +331,7 @@ impl<T: ImsChip> ImsDomain<T> {
         }
 
         let mut icookie = bindings::msi_instance_cookie {
-            // SAFETY: `subdev` is a valid device; the helper reads one field.
-            value: cookie
-                .unwrap_or_else(|| unsafe { bindings::dev_msi_default_cookie(subdev.as_raw()) }),
+            value: cookie.unwrap_or_else(|| msi::default_cookie(subdev)),
         };
         // SAFETY: `self.dev` is valid and its secondary domain is ours (type invariant); the
         // callee copies the cookie into the new MSI descriptor.

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/msi.h`](srctree/include/linux/msi.h).
 
-use crate::{bindings, types::Opaque};
+use crate::{bindings, device::Device, types::Opaque};
 
 /// The secondary per-device MSI domain, which hosts a device's IMS vectors next to its
 /// PCI/MSI-X vectors (`MSI_DEFAULT_DOMAIN`).
@@ -15,6 +15,36 @@ pub const ANY_INDEX: u32 = u32::MAX;
 
 /// The highest index a per-device MSI domain can hold.
 pub const MAX_INDEX: u32 = u16::MAX as u32;
+
+/// Sets the default MSI instance cookie of `dev` (a PASID, a VM id).
+///
+/// IMS vectors allocated for `dev` from now on carry `cookie` unless the allocation names
+/// another one; vectors allocated before keep theirs. C: `dev_msi_set_default_cookie()`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::device::Device;
+/// use kernel::irq::{ims, msi};
+///
+/// # #[allow(dead_code)]
+/// fn bind_wq_to_pasid(wq: &Device, pasid: u32) {
+///     msi::set_default_cookie(wq, ims::pasid_cookie(pasid));
+///     assert_eq!(msi::default_cookie(wq), ims::pasid_cookie(pasid));
+/// }
+/// ```
+pub fn set_default_cookie(dev: &Device, cookie: u64) {
+    // SAFETY: `dev` is a valid device; the helper writes one field with `WRITE_ONCE()`.
+    unsafe { bindings::dev_msi_set_default_cookie(dev.as_raw(), cookie) }
+}
+
+/// Returns the default MSI instance cookie of `dev`, 0 if none was set.
+///
+/// C: `dev_msi_default_cookie()`.
+pub fn default_cookie(dev: &Device) -> u64 {
+    // SAFETY: `dev` is a valid device; the helper reads one field with `READ_ONCE()`.
+    unsafe { bindings::dev_msi_default_cookie(dev.as_raw()) }
+}
 
 /// An MSI message: the address/data pair a device writes to raise an interrupt.
 ///
