@@ -9,3 +9,9 @@
 #[cfg(CONFIG_IRQ_IMS)]
 pub mod ims;
 pub mod msi;
+pub mod request;
+
+pub use request::{
+    Flags, Handler, IrqReturn, Registration, ThreadedHandler, ThreadedIrqReturn,
+    ThreadedRegistration,
+};

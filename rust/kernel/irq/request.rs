@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! IRQ handler registration: `request_irq()`, `request_threaded_irq()` and `free_irq()`.
+//!
+//! C header: [`include/linux/interrupt.h`](srctree/include/linux/interrupt.h)
+
+use crate::{bindings, error::to_result, prelude::*, str::CStr};
+use core::{ffi::c_void, marker::PhantomPinned, ptr::addr_of};
+
+/// Flags for [`Registration::new`] and [`ThreadedRegistration::new`] (`IRQF_*`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Flags(crate::ffi::c_ulong);
+
+impl Flags {
+    /// Use the trigger type the firmware or the IRQ chip configured.
+    pub const TRIGGER_NONE: Self = Self::new(bindings::IRQF_TRIGGER_NONE);
+    /// Trigger on the rising edge.
+    pub const TRIGGER_RISING: Self = Self::new(bindings::IRQF_TRIGGER_RISING);
+    /// Trigger on the falling edge.
+    pub const TRIGGER_FALLING: Self = Self::new(bindings::IRQF_TRIGGER_FALLING);
+    /// Trigger on a high level.
+    pub const TRIGGER_HIGH: Self = Self::new(bindings::IRQF_TRIGGER_HIGH);
+    /// Trigger on a low level.
+    pub const TRIGGER_LOW: Self = Self::new(bindings::IRQF_TRIGGER_LOW);
+    /// Allow sharing the IRQ among several devices.
+    pub const SHARED: Self = Self::new(bindings::IRQF_SHARED);
+    /// Keep the IRQ disabled after the hard handler until the thread handler has run.
+    pub const ONESHOT: Self = Self::new(bindings::IRQF_ONESHOT);
+    /// Do not balance the IRQ across CPUs.
+    pub const NO_BALANCING: Self = Self::new(bindings::IRQF_NOBALANCING);
+    /// Do not thread the hard handler under `threadirqs`.
+    pub const NO_THREAD: Self = Self::new(bindings::IRQF_NO_THREAD);
+    /// Do not enable the IRQ on request; the driver enables it explicitly.
+    pub const NO_AUTOEN: Self = Self::new(bindings::IRQF_NO_AUTOEN);
+
+    const fn new(value: u32) -> Self {
+        // CAST: `IRQF_*` are `u32` values; `c_ulong` is at least 32 bits wide.
+        Self(value as _)
+    }
+
+    /// The raw `IRQF_*` value.
+    pub const fn as_raw(self) -> crate::ffi::c_ulong {
+        self.0
+    }
+}
+
+impl core::ops::BitOr for Flags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+/// The return value of [`Handler::handle`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum IrqReturn {
+    /// The interrupt was not from this device or was not handled.
+    None = bindings::irqreturn_IRQ_NONE,
+    /// The interrupt was handled by this device.
+    Handled = bindings::irqreturn_IRQ_HANDLED,
+}
+
+/// The return value of [`ThreadedHandler::handle`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum ThreadedIrqReturn {
+    /// The interrupt was not from this device or was not handled.
+    None = bindings::irqreturn_IRQ_NONE,
+    /// The interrupt was handled by this device.
+    Handled = bindings::irqreturn_IRQ_HANDLED,
+    /// The handler wants the thread handler to run.
+    WakeThread = bindings::irqreturn_IRQ_WAKE_THREAD,
+}
+
+/// A hard IRQ handler, called in interrupt context.
+pub trait Handler: Sync {
+    /// Handles the interrupt; must not sleep.
+    fn handle(&self) -> IrqReturn;
+}
+
+/// A threaded IRQ handler: a hard part in interrupt context and a thread part that may sleep.
+pub trait ThreadedHandler: Sync {
+    /// The hard part; returns [`ThreadedIrqReturn::WakeThread`] to run
+    /// [`ThreadedHandler::handle_threaded`]. By default it always wakes the thread.
+    fn handle(&self) -> ThreadedIrqReturn {
+        ThreadedIrqReturn::WakeThread
+    }
+
+    /// The thread part, in process context.
+    fn handle_threaded(&self) -> IrqReturn;
+}
+
+/// A registration of the IRQ handler `T` for the IRQ line `irq` (`request_irq()`).
+///
+/// The handler is freed (`free_irq()`, which waits for running handlers) when the registration
+/// is dropped.
+///
+/// # Invariants
+///
+/// From initialization until drop, `handler` is registered for `irq` with the address of `self`
+/// as the cookie.
+///
+/// # Examples
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use kernel::{c_str, irq};
+///
+/// struct Counter(AtomicU32);
+///
+/// impl irq::Handler for Counter {
+///     fn handle(&self) -> irq::IrqReturn {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         irq::IrqReturn::Handled
+///     }
+/// }
+///
+/// # fn no_run(irq_number: u32) -> Result {
+/// let reg = KBox::pin_init(
+///     irq::Registration::<Counter>::new(
+///         irq_number,
+///         irq::Flags::SHARED,
+///         c_str!("my-device"),
+///         Counter(AtomicU32::new(0)),
+///     ),
+///     GFP_KERNEL,
+/// )?;
+/// pr_info!("{} interrupts\n", reg.handler().0.load(Ordering::Relaxed));
+/// # Ok(())
+/// # }
+/// ```
+#[pin_data(PinnedDrop)]
+pub struct Registration<T: Handler + 'static> {
+    #[pin]
+    handler: T,
+    irq: u32,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+impl<T: Handler + 'static> Registration<T> {
+    /// Requests `irq` with `flags` under `name` and registers `handler` for it.
+    // The `&this in` syntax of the 6.12 `try_pin_init!` expands to an `unsafe` block without a
+    // safety comment (`NonNull::new_unchecked(slot)`, where `slot` is never null).
+    #[allow(clippy::undocumented_unsafe_blocks)]
+    pub fn new(
+        irq: u32,
+        flags: Flags,
+        name: &'static CStr,
+        handler: impl PinInit<T, Error>,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(&this in Self {
+            // The handler is initialized first: the IRQ may fire as soon as it is requested.
+            handler <- handler,
+            irq: {
+                // SAFETY:
+                // - `handle_irq_callback::<T>` only reads `handler`, which is initialized above,
+                // - `this` is pinned and stays valid until `drop` frees the IRQ,
+                // - `name` is a static NUL-terminated string.
+                to_result(unsafe {
+                    bindings::request_irq(
+                        irq,
+                        Some(handle_irq_callback::<T>),
+                        flags.as_raw(),
+                        name.as_char_ptr(),
+                        this.as_ptr().cast::<c_void>(),
+                    )
+                })?;
+                // INVARIANT: `handler` is now registered for `irq` with `this` as the cookie.
+                irq
+            },
+            _pin: PhantomPinned,
+        })
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
+    }
+
+    /// The IRQ line.
+    pub fn irq(&self) -> u32 {
+        self.irq
+    }
+
+    /// Waits for running handlers of this IRQ line to complete (`synchronize_irq()`).
+    pub fn synchronize(&self) {
+        // SAFETY: `self.irq` is requested (type invariant).
+        unsafe { bindings::synchronize_irq(self.irq) };
+    }
+}
+
+#[pinned_drop]
+impl<T: Handler + 'static> PinnedDrop for Registration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        let cookie = core::ptr::from_ref::<Self>(&*self)
+            .cast_mut()
+            .cast::<c_void>();
+        // SAFETY: `self.irq` is requested with `cookie` (type invariant); `free_irq` waits for
+        // running handlers, so none uses `handler` afterwards.
+        unsafe { bindings::free_irq(self.irq, cookie) };
+    }
+}
+
+/// # Safety
+///
+/// `ptr` must be the cookie of a [`Registration<T>`] whose `handler` is initialized.
+unsafe extern "C" fn handle_irq_callback<T: Handler + 'static>(
+    _irq: crate::ffi::c_int,
+    ptr: *mut c_void,
+) -> bindings::irqreturn_t {
+    // SAFETY: `ptr` points to a `Registration<T>` with an initialized `handler`, valid until
+    // `free_irq` returns (function safety requirement and `Registration` invariant).
+    let handler = unsafe { &*addr_of!((*ptr.cast::<Registration<T>>()).handler) };
+    handler.handle() as _
+}
+
+/// A registration of the threaded IRQ handler `T` for the IRQ line `irq`
+/// (`request_threaded_irq()`).
+///
+/// The handler is freed (`free_irq()`, which waits for running handlers and the thread) when the
+/// registration is dropped.
+///
+/// # Invariants
+///
+/// From initialization until drop, `handler` is registered for `irq` with the address of `self`
+/// as the cookie.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, irq, sync::{new_mutex, Mutex}};
+///
+/// #[pin_data]
+/// struct Data {
+///     #[pin]
+///     events: Mutex<u64>,
+/// }
+///
+/// impl irq::ThreadedHandler for Data {
+///     fn handle_threaded(&self) -> irq::IrqReturn {
+///         *self.events.lock() += 1;
+///         irq::IrqReturn::Handled
+///     }
+/// }
+///
+/// # fn no_run(irq_number: u32) -> Result {
+/// let reg = KBox::pin_init(
+///     irq::ThreadedRegistration::<Data>::new(
+///         irq_number,
+///         irq::Flags::ONESHOT,
+///         c_str!("my-device"),
+///         try_pin_init!(Data { events <- new_mutex!(0) }? Error),
+///     ),
+///     GFP_KERNEL,
+/// )?;
+/// pr_info!("{} events\n", *reg.handler().events.lock());
+/// # Ok(())
+/// # }
+/// ```
+#[pin_data(PinnedDrop)]
+pub struct ThreadedRegistration<T: ThreadedHandler + 'static> {
+    #[pin]
+    handler: T,
+    irq: u32,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+impl<T: ThreadedHandler + 'static> ThreadedRegistration<T> {
+    /// Requests `irq` with `flags` under `name` and registers `handler` for it.
+    // The `&this in` syntax of the 6.12 `try_pin_init!` expands to an `unsafe` block without a
+    // safety comment (`NonNull::new_unchecked(slot)`, where `slot` is never null).
+    #[allow(clippy::undocumented_unsafe_blocks)]
+    pub fn new(
+        irq: u32,
+        flags: Flags,
+        name: &'static CStr,
+        handler: impl PinInit<T, Error>,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(&this in Self {
+            // The handler is initialized first: the IRQ may fire as soon as it is requested.
+            handler <- handler,
+            irq: {
+                // SAFETY:
+                // - the callbacks only read `handler`, which is initialized above,
+                // - `this` is pinned and stays valid until `drop` frees the IRQ,
+                // - `name` is a static NUL-terminated string.
+                to_result(unsafe {
+                    bindings::request_threaded_irq(
+                        irq,
+                        Some(handle_threaded_irq_callback::<T>),
+                        Some(thread_fn_callback::<T>),
+                        flags.as_raw(),
+                        name.as_char_ptr(),
+                        this.as_ptr().cast::<c_void>(),
+                    )
+                })?;
+                // INVARIANT: `handler` is now registered for `irq` with `this` as the cookie.
+                irq
+            },
+            _pin: PhantomPinned,
+        })
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
+    }
+
+    /// The IRQ line.
+    pub fn irq(&self) -> u32 {
+        self.irq
+    }
+
+    /// Waits for running handlers (hard and threaded) of this IRQ line to complete.
+    pub fn synchronize(&self) {
+        // SAFETY: `self.irq` is requested (type invariant).
+        unsafe { bindings::synchronize_irq(self.irq) };
+    }
+}
+
+#[pinned_drop]
+impl<T: ThreadedHandler + 'static> PinnedDrop for ThreadedRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        let cookie = core::ptr::from_ref::<Self>(&*self)
+            .cast_mut()
+            .cast::<c_void>();
+        // SAFETY: `self.irq` is requested with `cookie` (type invariant); `free_irq` waits for
+        // running handlers and the thread, so none uses `handler` afterwards.
+        unsafe { bindings::free_irq(self.irq, cookie) };
+    }
+}
+
+/// # Safety
+///
+/// `ptr` must be the cookie of a [`ThreadedRegistration<T>`] whose `handler` is initialized.
+unsafe extern "C" fn handle_threaded_irq_callback<T: ThreadedHandler + 'static>(
+    _irq: crate::ffi::c_int,
+    ptr: *mut c_void,
+) -> bindings::irqreturn_t {
+    // SAFETY: `ptr` points to a `ThreadedRegistration<T>` with an initialized `handler`, valid
+    // until `free_irq` returns (function safety requirement and type invariant).
+    let handler = unsafe { &*addr_of!((*ptr.cast::<ThreadedRegistration<T>>()).handler) };
+    handler.handle() as _
+}
+
+/// # Safety
+///
+/// `ptr` must be the cookie of a [`ThreadedRegistration<T>`] whose `handler` is initialized.
+unsafe extern "C" fn thread_fn_callback<T: ThreadedHandler + 'static>(
+    _irq: crate::ffi::c_int,
+    ptr: *mut c_void,
+) -> bindings::irqreturn_t {
+    // SAFETY: `ptr` points to a `ThreadedRegistration<T>` with an initialized `handler`, valid
+    // until `free_irq` returns (function safety requirement and type invariant).
+    let handler = unsafe { &*addr_of!((*ptr.cast::<ThreadedRegistration<T>>()).handler) };
+    handler.handle_threaded() as _
+}
