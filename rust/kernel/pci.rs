@@ -9,6 +9,7 @@ use crate::{
     error::{from_result, to_result},
     init,
     io::{Io, IoRaw},
+    irq::msi,
     prelude::*,
     str::CStr,
     types::{ARef, ForeignOwnable, Opaque},
@@ -521,6 +522,45 @@ impl Device {
 
         // CAST: `ret` is non-negative here.
         Ok(ret as u32)
+    }
+
+    /// Returns whether MSI-X vectors can be allocated one at a time after MSI-X is enabled
+    /// ([`Device::msix_alloc_irq_at`]).
+    pub fn msix_can_alloc_dyn(&self) -> bool {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev` (type invariant).
+        unsafe { bindings::pci_msix_can_alloc_dyn(self.as_raw()) }
+    }
+
+    /// Allocates one MSI-X vector at table entry `index`, or at any free entry if `index` is
+    /// [`msi::ANY_INDEX`], while MSI-X is enabled; the other vectors are not touched.
+    ///
+    /// Fails with the errno the MSI core returns (e.g. `ENOTSUPP` when dynamic allocation is
+    /// not supported, `EBUSY` or `ENOSPC` when the entry is taken or none is free).
+    pub fn msix_alloc_irq_at(&self, index: u32) -> Result<msi::MsiMap> {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev` (type invariant); no affinity
+        // descriptor is passed.
+        let map =
+            unsafe { bindings::pci_msix_alloc_irq_at(self.as_raw(), index, core::ptr::null()) };
+        if map.index < 0 {
+            return Err(Error::from_errno(map.index));
+        }
+        // CAST: on success the index is a table entry and the interrupt number is positive.
+        Ok(msi::MsiMap {
+            index: map.index as u32,
+            virq: map.virq as u32,
+        })
+    }
+
+    /// Frees one MSI-X vector allocated by [`Device::msix_alloc_irq_at`].
+    ///
+    /// # Safety
+    ///
+    /// `map` came from [`Device::msix_alloc_irq_at`] on this device and was not freed yet, and
+    /// no IRQ is requested on it any more.
+    pub unsafe fn msix_free_irq(&self, map: msi::MsiMap) {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`; the caller guarantees `map` is
+        // an allocated vector without a requested IRQ.
+        unsafe { bindings::pci_msix_free_irq(self.as_raw(), map.to_raw()) };
     }
 }
 
