@@ -541,14 +541,7 @@ impl Device {
         // descriptor is passed.
         let map =
             unsafe { bindings::pci_msix_alloc_irq_at(self.as_raw(), index, core::ptr::null()) };
-        if map.index < 0 {
-            return Err(Error::from_errno(map.index));
-        }
-        // CAST: on success the index is a table entry and the interrupt number is positive.
-        Ok(msi::MsiMap {
-            index: map.index as u32,
-            virq: map.virq as u32,
-        })
+        msi::MsiMap::from_raw(map)
     }
 
     /// Frees one MSI-X vector allocated by [`Device::msix_alloc_irq_at`].

@@ -344,21 +344,13 @@ impl<T: ImsChip> ImsDomain<T> {
                 &mut icookie,
             )
         };
-        if map.index < 0 {
-            return Err(Error::from_errno(map.index));
-        }
-
-        // CAST: a successful allocation returns an index below `nr_slots` and a positive
-        // interrupt number.
-        let slot = map.index as u32;
+        let map = MsiMap::from_raw(map)?;
         // INVARIANT: the slot is recorded as held by `user`, whose count goes up by one.
-        // CAST: `user` is below `u16::MAX` (checked when it was added).
-        state.owner[slot as usize] = user as u16 + 1;
+        // CAST: `user` is below `u16::MAX` (checked when it was added); the slot is below
+        // `nr_slots`.
+        state.owner[map.index as usize] = user as u16 + 1;
         state.users[user].used += 1;
-        Ok(MsiMap {
-            index: slot,
-            virq: map.virq as u32,
-        })
+        Ok(map)
     }
 
     /// Frees the vector in slot `index`, which `subdev` holds. Other vectors are not touched.

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/msi.h`](srctree/include/linux/msi.h).
 
-use crate::{bindings, device::Device, types::Opaque};
+use crate::{bindings, device::Device, error::Error, prelude::Result, types::Opaque};
 
 /// The secondary per-device MSI domain, which hosts a device's IMS vectors next to its
 /// PCI/MSI-X vectors (`MSI_DEFAULT_DOMAIN`).
@@ -101,6 +101,19 @@ pub struct MsiMap {
 }
 
 impl MsiMap {
+    /// Converts what the C allocators (`msi_domain_alloc_irq_at()`, `pci_msix_alloc_irq_at()`)
+    /// return: on failure `index` holds a negative errno.
+    pub fn from_raw(map: bindings::msi_map) -> Result<Self> {
+        if map.index < 0 {
+            return Err(Error::from_errno(map.index));
+        }
+        // CAST: on success the index is non-negative and the interrupt number positive.
+        Ok(Self {
+            index: map.index as u32,
+            virq: map.virq as u32,
+        })
+    }
+
     /// Returns the C representation, for the C API.
     pub fn to_raw(self) -> bindings::msi_map {
         // CAST: indexes are at most `MAX_INDEX` and interrupt numbers fit `int` (C types).
