@@ -6,6 +6,7 @@
 
 use crate::{
     bindings, container_of, device,
+    devres::Devres,
     error::{from_result, to_result},
     init,
     io::{Io, IoRaw},
@@ -73,6 +74,18 @@ impl DeviceId {
     }
 }
 
+/// The raw, zero-terminated ID table the C PCI core and `modpost` read.
+///
+/// # Invariants
+///
+/// `ids` is followed by an all-zero `sentinel` entry, as the C PCI core expects.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RawIdArray<const N: usize> {
+    ids: [bindings::pci_device_id; N],
+    sentinel: bindings::pci_device_id,
+}
+
 /// A zero-terminated array of [`DeviceId`]s, each with its driver-specific information `U`.
 ///
 /// Built with [`pci_device_table!`](crate::pci_device_table); drivers refer to it through
@@ -80,12 +93,10 @@ impl DeviceId {
 ///
 /// # Invariants
 ///
-/// `ids` is followed by an all-zero `sentinel` entry, as the C PCI core expects, and the
-/// `driver_data` of `ids[i]` is `i`, the index of its information in `infos`.
+/// The `driver_data` of `raw.ids[i]` is `i`, the index of its information in `infos`.
 #[repr(C)]
 pub struct IdArray<U, const N: usize> {
-    ids: [bindings::pci_device_id; N],
-    sentinel: bindings::pci_device_id,
+    raw: RawIdArray<N>,
     infos: [U; N],
 }
 
@@ -114,10 +125,18 @@ impl<U, const N: usize> IdArray<U, N> {
 
         // INVARIANT: the sentinel is zeroed and `driver_data` holds the index of each entry.
         Self {
-            ids: raw,
-            sentinel: Self::ZERO,
+            raw: RawIdArray {
+                ids: raw,
+                sentinel: Self::ZERO,
+            },
             infos,
         }
+    }
+
+    /// The raw table, for [`pci_device_table!`](crate::pci_device_table) to export to
+    /// `modpost`.
+    pub const fn raw_ids(&self) -> RawIdArray<N> {
+        self.raw
     }
 }
 
@@ -133,8 +152,8 @@ pub trait IdTable<U> {
 
 impl<U, const N: usize> IdTable<U> for IdArray<U, N> {
     fn as_ptr(&self) -> *const bindings::pci_device_id {
-        // The array is `repr(C)`: `ids` is followed by the sentinel.
-        self.ids.as_ptr()
+        // The raw array is `repr(C)`: `ids` is followed by the sentinel.
+        self.raw.ids.as_ptr()
     }
 
     fn info(&self, id: &bindings::pci_device_id) -> &U {
@@ -145,6 +164,10 @@ impl<U, const N: usize> IdTable<U> for IdArray<U, N> {
 }
 
 /// Declares a PCI ID table `$table_name` of type `IdArray<$id_info_type, N>`.
+///
+/// In a loadable module it also exports the raw table as
+/// `__mod_pci__<table name>_device_table`, the symbol `MODULE_DEVICE_TABLE(pci, ...)` defines
+/// in C, so that `modpost` writes the module's `pci:` aliases and the module autoloads.
 ///
 /// # Examples
 ///
@@ -177,6 +200,14 @@ macro_rules! pci_device_table {
             $id_info_type,
             { [$(stringify!($id)),*].len() }
         > = $crate::pci::IdArray::new([$($id),*], [$($info),*]);
+
+        #[cfg(MODULE)]
+        const _: () = {
+            #[export_name = concat!("__mod_pci__", stringify!($table_name), "_device_table")]
+            static DEVICE_TABLE: $crate::pci::RawIdArray<
+                { [$(stringify!($id)),*].len() }
+            > = $table_name.raw_ids();
+        };
     };
 }
 
@@ -452,6 +483,15 @@ impl Device {
         to_result(unsafe { bindings::pci_enable_device_mem(self.as_raw()) })
     }
 
+    /// Enables the device's I/O and memory resources, managed (`pcim_enable_device`).
+    ///
+    /// The device is disabled again when it is unbound, and the interrupt vectors allocated by
+    /// [`Device::alloc_irq_vectors`] are then freed as well, after the driver's data is dropped.
+    pub fn enable_device_managed(&self) -> Result {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev` (type invariant).
+        to_result(unsafe { bindings::pcim_enable_device(self.as_raw()) })
+    }
+
     /// Enables bus-mastering for this device (`pci_set_master`).
     pub fn set_master(&self) {
         // SAFETY: `self.as_raw()` is a valid `struct pci_dev` (type invariant).
@@ -473,17 +513,23 @@ impl Device {
 
     /// Requests and maps the PCI BAR `bar`, whose size must be at least `SIZE`, as `name`.
     ///
-    /// Accesses within `SIZE` bytes are checked at compile time.
+    /// Accesses within `SIZE` bytes are checked at compile time. The mapping is released when
+    /// the returned [`Devres`] is dropped or when the device is unbound, whichever comes first;
+    /// afterwards [`Revocable::try_access`](crate::revocable::Revocable::try_access) returns
+    /// `None`.
     pub fn iomap_region_sized<const SIZE: usize>(
         &self,
         bar: u32,
         name: &'static CStr,
-    ) -> Result<Bar<SIZE>> {
-        Bar::new(self.into(), bar, name)
+    ) -> Result<Devres<Bar<SIZE>>> {
+        let bar = Bar::<SIZE>::new(self.into(), bar, name)?;
+        Devres::new(self.as_ref(), bar, GFP_KERNEL)
     }
 
     /// Requests and maps the PCI BAR `bar` as `name`; all accesses are checked at run time.
-    pub fn iomap_region(&self, bar: u32, name: &'static CStr) -> Result<Bar> {
+    ///
+    /// See [`Device::iomap_region_sized`] for the lifetime of the mapping.
+    pub fn iomap_region(&self, bar: u32, name: &'static CStr) -> Result<Devres<Bar>> {
         self.iomap_region_sized::<0>(bar, name)
     }
 

@@ -2,9 +2,15 @@
 
 //! IRQ handler registration: `request_irq()`, `request_threaded_irq()` and `free_irq()`.
 //!
+//! A registration is tied to the device whose interrupt it handles: it is freed when the
+//! registration is dropped or when the device is unbound from its driver, whichever comes first.
+//! The handler's memory stays with the registration, so nothing dangles either way.
+//!
 //! C header: [`include/linux/interrupt.h`](srctree/include/linux/interrupt.h)
 
-use crate::{bindings, error::to_result, prelude::*, str::CStr};
+use crate::{
+    bindings, device::Device, devres::Devres, error::to_result, prelude::*, str::CStr, types::ARef,
+};
 use core::{ffi::c_void, marker::PhantomPinned, ptr::addr_of};
 
 /// Flags for [`Registration::new`] and [`ThreadedRegistration::new`] (`IRQF_*`).
@@ -91,21 +97,88 @@ pub trait ThreadedHandler: Sync {
     fn handle_threaded(&self) -> IrqReturn;
 }
 
-/// A registration of the IRQ handler `T` for the IRQ line `irq` (`request_irq()`).
-///
-/// The handler is freed (`free_irq()`, which waits for running handlers) when the registration
-/// is dropped.
+/// An IRQ line requested with a registration's address as its cookie; freed on drop.
 ///
 /// # Invariants
 ///
-/// From initialization until drop, `handler` is registered for `irq` with the address of `self`
-/// as the cookie.
+/// `irq` is requested with `cookie` as its `dev_id`, and the handlers registered for it read the
+/// object at `cookie`, which stays valid until this is dropped.
+struct RequestedIrq {
+    irq: u32,
+    cookie: *mut c_void,
+}
+
+// SAFETY: `cookie` is only passed back to `free_irq()`, which may be called from any thread.
+unsafe impl Send for RequestedIrq {}
+
+// SAFETY: `RequestedIrq` has no `&self` methods.
+unsafe impl Sync for RequestedIrq {}
+
+impl Drop for RequestedIrq {
+    fn drop(&mut self) {
+        // SAFETY: `irq` is requested with `cookie` (type invariant); `free_irq` waits for running
+        // handlers (and the thread), so none uses the object at `cookie` afterwards.
+        unsafe { bindings::free_irq(self.irq, self.cookie) };
+    }
+}
+
+/// Requests `irq` for `handler` and `thread_fn` with `cookie`, freed at the latest when `dev` is
+/// unbound.
+///
+/// # Safety
+///
+/// `handler` and `thread_fn` may dereference `cookie`, which must stay valid until the returned
+/// [`Devres`] is revoked (dropped, or released by the unbinding of `dev`).
+unsafe fn request(
+    dev: &Device,
+    irq: u32,
+    handler: bindings::irq_handler_t,
+    thread_fn: bindings::irq_handler_t,
+    flags: Flags,
+    name: &'static CStr,
+    cookie: *mut c_void,
+) -> Result<Devres<RequestedIrq>> {
+    // SAFETY:
+    // - the handlers may use `cookie` until the `Devres` is revoked (function safety
+    //   requirement), which frees the IRQ first,
+    // - `name` is a static NUL-terminated string.
+    to_result(unsafe {
+        bindings::request_threaded_irq(
+            irq,
+            handler,
+            thread_fn,
+            flags.as_raw(),
+            name.as_char_ptr(),
+            cookie,
+        )
+    })?;
+
+    // INVARIANT: the IRQ is requested with `cookie`. If `Devres::new` fails, dropping the
+    // `RequestedIrq` frees it again.
+    Devres::new(dev, RequestedIrq { irq, cookie }, GFP_KERNEL)
+}
+
+/// Waits for running handlers (hard and threaded) of `irq` to complete (`synchronize_irq()`).
+fn synchronize(irq: u32) {
+    // SAFETY: `synchronize_irq()` accepts any IRQ number; it does nothing for a free one.
+    unsafe { bindings::synchronize_irq(irq) };
+}
+
+/// A registration of the IRQ handler `T` for the IRQ line `irq` of a device (`request_irq()`).
+///
+/// The IRQ is freed (`free_irq()`, which waits for running handlers) when the registration is
+/// dropped or when the device is unbound, whichever comes first.
+///
+/// # Invariants
+///
+/// `handler` is registered for `irq`, with the address of `self` as the cookie, until `inner` is
+/// revoked; `inner` is revoked at the latest when `self` is dropped.
 ///
 /// # Examples
 ///
 /// ```
 /// use core::sync::atomic::{AtomicU32, Ordering};
-/// use kernel::{c_str, irq};
+/// use kernel::{c_str, device::Device, irq};
 ///
 /// struct Counter(AtomicU32);
 ///
@@ -116,9 +189,10 @@ pub trait ThreadedHandler: Sync {
 ///     }
 /// }
 ///
-/// # fn no_run(irq_number: u32) -> Result {
+/// # fn no_run(dev: &Device, irq_number: u32) -> Result {
 /// let reg = KBox::pin_init(
 ///     irq::Registration::<Counter>::new(
+///         dev,
 ///         irq_number,
 ///         irq::Flags::SHARED,
 ///         c_str!("my-device"),
@@ -135,41 +209,42 @@ pub struct Registration<T: Handler + 'static> {
     #[pin]
     handler: T,
     irq: u32,
+    inner: Devres<RequestedIrq>,
     #[pin]
     _pin: PhantomPinned,
 }
 
 impl<T: Handler + 'static> Registration<T> {
-    /// Requests `irq` with `flags` under `name` and registers `handler` for it.
+    /// Requests `irq` of `dev` with `flags` under `name` and registers `handler` for it.
     // The `&this in` syntax of the 6.12 `try_pin_init!` expands to an `unsafe` block without a
     // safety comment (`NonNull::new_unchecked(slot)`, where `slot` is never null).
     #[allow(clippy::undocumented_unsafe_blocks)]
     pub fn new(
+        dev: &Device,
         irq: u32,
         flags: Flags,
         name: &'static CStr,
         handler: impl PinInit<T, Error>,
     ) -> impl PinInit<Self, Error> {
+        // Owned, so that the initializer does not borrow `dev`.
+        let dev: ARef<Device> = dev.into();
         try_pin_init!(&this in Self {
             // The handler is initialized first: the IRQ may fire as soon as it is requested.
             handler <- handler,
-            irq: {
-                // SAFETY:
-                // - `handle_irq_callback::<T>` only reads `handler`, which is initialized above,
-                // - `this` is pinned and stays valid until `drop` frees the IRQ,
-                // - `name` is a static NUL-terminated string.
-                to_result(unsafe {
-                    bindings::request_irq(
-                        irq,
-                        Some(handle_irq_callback::<T>),
-                        flags.as_raw(),
-                        name.as_char_ptr(),
-                        this.as_ptr().cast::<c_void>(),
-                    )
-                })?;
-                // INVARIANT: `handler` is now registered for `irq` with `this` as the cookie.
-                irq
+            // SAFETY: `handle_irq_callback::<T>` only reads `handler`, initialized above; `this`
+            // is pinned and stays valid until `drop`, which revokes `inner` first.
+            inner: unsafe {
+                request(
+                    &dev,
+                    irq,
+                    Some(handle_irq_callback::<T>),
+                    None,
+                    flags,
+                    name,
+                    this.as_ptr().cast::<c_void>(),
+                )?
             },
+            irq,
             _pin: PhantomPinned,
         })
     }
@@ -184,22 +259,22 @@ impl<T: Handler + 'static> Registration<T> {
         self.irq
     }
 
+    /// Returns whether the IRQ is still requested, that is the device was not unbound.
+    pub fn is_requested(&self) -> bool {
+        self.inner.is_available()
+    }
+
     /// Waits for running handlers of this IRQ line to complete (`synchronize_irq()`).
     pub fn synchronize(&self) {
-        // SAFETY: `self.irq` is requested (type invariant).
-        unsafe { bindings::synchronize_irq(self.irq) };
+        synchronize(self.irq);
     }
 }
 
 #[pinned_drop]
 impl<T: Handler + 'static> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
-        let cookie = core::ptr::from_ref::<Self>(&*self)
-            .cast_mut()
-            .cast::<c_void>();
-        // SAFETY: `self.irq` is requested with `cookie` (type invariant); `free_irq` waits for
-        // running handlers, so none uses `handler` afterwards.
-        unsafe { bindings::free_irq(self.irq, cookie) };
+        // Free the IRQ before `handler` is dropped; a no-op if the device was unbound.
+        self.inner.revoke();
     }
 }
 
@@ -216,21 +291,21 @@ unsafe extern "C" fn handle_irq_callback<T: Handler + 'static>(
     handler.handle() as _
 }
 
-/// A registration of the threaded IRQ handler `T` for the IRQ line `irq`
+/// A registration of the threaded IRQ handler `T` for the IRQ line `irq` of a device
 /// (`request_threaded_irq()`).
 ///
-/// The handler is freed (`free_irq()`, which waits for running handlers and the thread) when the
-/// registration is dropped.
+/// The IRQ is freed (`free_irq()`, which waits for running handlers and the thread) when the
+/// registration is dropped or when the device is unbound, whichever comes first.
 ///
 /// # Invariants
 ///
-/// From initialization until drop, `handler` is registered for `irq` with the address of `self`
-/// as the cookie.
+/// `handler` is registered for `irq`, with the address of `self` as the cookie, until `inner` is
+/// revoked; `inner` is revoked at the latest when `self` is dropped.
 ///
 /// # Examples
 ///
 /// ```
-/// use kernel::{c_str, irq, sync::{new_mutex, Mutex}};
+/// use kernel::{c_str, device::Device, irq, sync::{new_mutex, Mutex}};
 ///
 /// #[pin_data]
 /// struct Data {
@@ -245,9 +320,10 @@ unsafe extern "C" fn handle_irq_callback<T: Handler + 'static>(
 ///     }
 /// }
 ///
-/// # fn no_run(irq_number: u32) -> Result {
+/// # fn no_run(dev: &Device, irq_number: u32) -> Result {
 /// let reg = KBox::pin_init(
 ///     irq::ThreadedRegistration::<Data>::new(
+///         dev,
 ///         irq_number,
 ///         irq::Flags::ONESHOT,
 ///         c_str!("my-device"),
@@ -264,42 +340,42 @@ pub struct ThreadedRegistration<T: ThreadedHandler + 'static> {
     #[pin]
     handler: T,
     irq: u32,
+    inner: Devres<RequestedIrq>,
     #[pin]
     _pin: PhantomPinned,
 }
 
 impl<T: ThreadedHandler + 'static> ThreadedRegistration<T> {
-    /// Requests `irq` with `flags` under `name` and registers `handler` for it.
+    /// Requests `irq` of `dev` with `flags` under `name` and registers `handler` for it.
     // The `&this in` syntax of the 6.12 `try_pin_init!` expands to an `unsafe` block without a
     // safety comment (`NonNull::new_unchecked(slot)`, where `slot` is never null).
     #[allow(clippy::undocumented_unsafe_blocks)]
     pub fn new(
+        dev: &Device,
         irq: u32,
         flags: Flags,
         name: &'static CStr,
         handler: impl PinInit<T, Error>,
     ) -> impl PinInit<Self, Error> {
+        // Owned, so that the initializer does not borrow `dev`.
+        let dev: ARef<Device> = dev.into();
         try_pin_init!(&this in Self {
             // The handler is initialized first: the IRQ may fire as soon as it is requested.
             handler <- handler,
-            irq: {
-                // SAFETY:
-                // - the callbacks only read `handler`, which is initialized above,
-                // - `this` is pinned and stays valid until `drop` frees the IRQ,
-                // - `name` is a static NUL-terminated string.
-                to_result(unsafe {
-                    bindings::request_threaded_irq(
-                        irq,
-                        Some(handle_threaded_irq_callback::<T>),
-                        Some(thread_fn_callback::<T>),
-                        flags.as_raw(),
-                        name.as_char_ptr(),
-                        this.as_ptr().cast::<c_void>(),
-                    )
-                })?;
-                // INVARIANT: `handler` is now registered for `irq` with `this` as the cookie.
-                irq
+            // SAFETY: the callbacks only read `handler`, initialized above; `this` is pinned and
+            // stays valid until `drop`, which revokes `inner` first.
+            inner: unsafe {
+                request(
+                    &dev,
+                    irq,
+                    Some(handle_threaded_irq_callback::<T>),
+                    Some(thread_fn_callback::<T>),
+                    flags,
+                    name,
+                    this.as_ptr().cast::<c_void>(),
+                )?
             },
+            irq,
             _pin: PhantomPinned,
         })
     }
@@ -314,22 +390,22 @@ impl<T: ThreadedHandler + 'static> ThreadedRegistration<T> {
         self.irq
     }
 
+    /// Returns whether the IRQ is still requested, that is the device was not unbound.
+    pub fn is_requested(&self) -> bool {
+        self.inner.is_available()
+    }
+
     /// Waits for running handlers (hard and threaded) of this IRQ line to complete.
     pub fn synchronize(&self) {
-        // SAFETY: `self.irq` is requested (type invariant).
-        unsafe { bindings::synchronize_irq(self.irq) };
+        synchronize(self.irq);
     }
 }
 
 #[pinned_drop]
 impl<T: ThreadedHandler + 'static> PinnedDrop for ThreadedRegistration<T> {
     fn drop(self: Pin<&mut Self>) {
-        let cookie = core::ptr::from_ref::<Self>(&*self)
-            .cast_mut()
-            .cast::<c_void>();
-        // SAFETY: `self.irq` is requested with `cookie` (type invariant); `free_irq` waits for
-        // running handlers and the thread, so none uses `handler` afterwards.
-        unsafe { bindings::free_irq(self.irq, cookie) };
+        // Free the IRQ before `handler` is dropped; a no-op if the device was unbound.
+        self.inner.revoke();
     }
 }
 
