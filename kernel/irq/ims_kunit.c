@@ -867,7 +867,7 @@ static struct kunit_suite ims_test_suite = {
 /* int_handle of a descriptor: bit 15 names an IMS slot, not an MSI-X vector */
 #define DSA_INT_HANDLE_IMS		0x8000
 /* BAR2: one 4 KiB portal page per WQ */
-#define DSA_PORTAL_STRIDE		0x1000
+#define DSA_PORTAL_STRIDE		0x4000
 
 #define IMS_DSA_WQ			0
 #define IMS_DSA_WQ_SIZE			16

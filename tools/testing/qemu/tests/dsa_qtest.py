@@ -168,7 +168,7 @@ def desc(op, flags=0x0c, cr=0, src=0, dst=0, size=0, handle=0, opspec=b""):
 
 
 def submit(q, wq, d, width=8):
-    base = BAR2 + wq * 0x1000
+    base = BAR2 + wq * 0x4000
     for i in range(0, 64, width):
         v = int.from_bytes(d[i:i + width], "little")
         if width == 8:

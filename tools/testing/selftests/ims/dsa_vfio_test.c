@@ -150,7 +150,8 @@
 #define INT_HANDLE_IMS		0x8000
 
 /* Portals: BAR2, one 4 KiB page per WQ (unlimited portal, docs/dsa.rst) */
-#define PORTAL_STRIDE		0x1000
+#define PORTAL_STRIDE		0x4000	/* four portal pages per WQ */
+#define PORTAL_PAGE		0x1000
 
 /* What the test uses */
 #define TEST_WQ			0
@@ -1078,8 +1079,8 @@ TEST_F(dsa_dma, portal_any_slot)
 	struct dsa_hw_desc d;
 	__u32 off;
 
-	/* Every 64-byte slot of the portal page submits to the same WQ. */
-	for (off = 64; off < PORTAL_STRIDE; off += 64 * 13) {
+	/* Every 64-byte slot of the WQ's portal pages submits to the WQ. */
+	for (off = 64; off < PORTAL_STRIDE; off += 64 * 53) {
 		buf_prepare(t);
 		desc_memmove(t, &d, 256, 0);
 		TH_LOG("portal offset %#x", off);

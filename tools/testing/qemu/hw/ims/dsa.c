@@ -70,9 +70,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(DsaState, INTEL_DSA)
 #define DSA_IMS_OFF             0x8000
 #define DSA_IMS_SLOT_SIZE       16
 
-/* BAR2: one 4 KiB unlimited portal per WQ */
+/*
+ * BAR2: four 4 KiB portal pages per WQ, as on real DSA (unlimited and limited,
+ * MSI-X and IMS); all four submit to the same WQ here.
+ */
 #define DSA_PORTAL_SIZE         0x1000
-#define DSA_BAR2_SIZE           (DSA_NUM_WQS * DSA_PORTAL_SIZE)
+#define DSA_PORTALS_PER_WQ      4
+#define DSA_WQ_PORTAL_STRIDE    (DSA_PORTALS_PER_WQ * DSA_PORTAL_SIZE)
+#define DSA_BAR2_SIZE           (DSA_NUM_WQS * DSA_WQ_PORTAL_STRIDE)
 #define DSA_DESC_SIZE           64
 #define DSA_CR_SIZE             32
 
@@ -1439,7 +1444,7 @@ static void dsa_write_grpcfg(DsaState *s, hwaddr a, uint64_t val,
         wmask = MAKE_64BIT_MASK(0, DSA_NUM_ENGINES);
         break;
     case DSA_GRP_FLAGS:
-        wmask = 0x330ffffbfULL;
+        wmask = 0x330ff0ffbfULL;
         break;
     default:
         return;                 /* WQ bitmaps 1..3 and reserved */
@@ -1640,8 +1645,8 @@ static void dsa_portal_write(void *opaque, hwaddr addr, uint64_t val,
                              unsigned size)
 {
     DsaState *s = opaque;
-    unsigned wq = addr / DSA_PORTAL_SIZE;
-    uint32_t slot = addr % DSA_PORTAL_SIZE & ~(DSA_DESC_SIZE - 1);
+    unsigned wq = addr / DSA_WQ_PORTAL_STRIDE;
+    uint32_t slot = addr % DSA_WQ_PORTAL_STRIDE & ~(DSA_DESC_SIZE - 1);
     unsigned off = addr % DSA_DESC_SIZE;
     DsaWq *q = &s->wq[wq];
 
@@ -1771,7 +1776,7 @@ static int dsa_post_load(void *opaque, int version_id)
             q->state > DSA_WQ_HALTED) {
             return -EINVAL;
         }
-        q->partial_slot &= DSA_PORTAL_SIZE - DSA_DESC_SIZE;
+        q->partial_slot &= DSA_WQ_PORTAL_STRIDE - DSA_DESC_SIZE;
     }
     if (s->cmd_pending || dsa_work_pending(s)) {
         dsa_kick(s);
