@@ -28,13 +28,23 @@ use crate::{
     device::Device,
     error::{code::*, Error, Result},
     irq::msi::{self, IrqData, MsiMap, MsiMsg},
-    new_mutex,
     prelude::*,
     str::CStr,
     sync::Mutex,
     types::ARef,
 };
 use core::{ffi::c_void, marker::PhantomPinned, pin::Pin};
+
+/// The lockdep name and class of [`ImsDomain`]'s state lock.
+///
+/// A lock class must have one name: defined here, outside the generic [`ImsDomain`], both are
+/// in the kernel crate whichever crate instantiates the domain (a `new_mutex!()` in generic
+/// code would pair the kernel crate's class with each instantiating module's copy of the name,
+/// which lockdep reports).
+static STATE_CLASS: (&CStr, &crate::sync::LockClassKey) = (
+    crate::c_str!("ImsDomain::state"),
+    crate::static_lock_class!(),
+);
 
 /// How a device stores its IMS vectors.
 ///
@@ -190,17 +200,7 @@ impl<T: ImsChip> ImsDomain<T> {
             return Err(EINVAL);
         }
         check_parent(dev)?;
-        // SAFETY: `dev` is valid. `msi_match_device_irq_domain()` takes the lock in the
-        // device's MSI data, so it is only called once that data exists (a device that never
-        // had an MSI domain has none, and then no IMS domain either).
-        if unsafe {
-            !(*dev.as_raw()).msi.data.is_null()
-                && bindings::msi_match_device_irq_domain(
-                    dev.as_raw(),
-                    msi::SECONDARY_DOMAIN,
-                    bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS,
-                )
-        } {
+        if raw::has_ims_domain(dev) {
             return Err(EEXIST);
         }
 
@@ -222,7 +222,7 @@ impl<T: ImsChip> ImsDomain<T> {
                 chip,
                 dev: dev.into(),
                 nr_slots,
-                state <- new_mutex!(State { users, owner }, "ImsDomain::state"),
+                state <- Mutex::new(State { users, owner }, STATE_CLASS.0, STATE_CLASS.1),
                 _pin: PhantomPinned,
             }),
             GFP_KERNEL,
@@ -249,23 +249,9 @@ impl<T: ImsChip> ImsDomain<T> {
             | bindings::MSI_FLAG_FREE_MSI_DESCS;
 
         let chip_data: *const Self = &**self;
-        // SAFETY:
-        // - `self.dev` is a valid device with an MSI parent domain (checked by `new`).
-        // - The template is copied by the callee; the chip name only has to live until
-        //   the call returns (it is copied into the domain's name storage).
-        // - `chip_data` points to `self`, which is pinned and outlives the domain: `drop`
-        //   removes the domain before `self` is freed.
-        let ok = unsafe {
-            bindings::msi_create_device_irq_domain(
-                self.dev.as_raw(),
-                msi::SECONDARY_DOMAIN,
-                &tmpl,
-                self.nr_slots,
-                core::ptr::null_mut(),
-                chip_data.cast_mut().cast(),
-            )
-        };
-        if ok {
+        // SAFETY: `chip_data` points to `self`, which is pinned and outlives the domain: `drop`
+        // removes the domain before `self` is freed; the callbacks of `tmpl` expect it.
+        if unsafe { raw::create(&self.dev, &tmpl, self.nr_slots, chip_data.cast_mut().cast()) } {
             Ok(())
         } else {
             Err(ENOMEM)
@@ -330,20 +316,8 @@ impl<T: ImsChip> ImsDomain<T> {
             return Err(ENOSPC);
         }
 
-        let mut icookie = bindings::msi_instance_cookie {
-            value: cookie.unwrap_or_else(|| msi::default_cookie(subdev)),
-        };
-        // SAFETY: `self.dev` is valid and its secondary domain is ours (type invariant); the
-        // callee copies the cookie into the new MSI descriptor.
-        let map = unsafe {
-            bindings::msi_domain_alloc_irq_at(
-                self.dev.as_raw(),
-                msi::SECONDARY_DOMAIN,
-                index.unwrap_or(msi::ANY_INDEX),
-                core::ptr::null(),
-                &mut icookie,
-            )
-        };
+        let cookie = cookie.unwrap_or_else(|| msi::default_cookie(subdev));
+        let map = raw::alloc_irq_at(&self.dev, index.unwrap_or(msi::ANY_INDEX), cookie);
         let map = MsiMap::from_raw(map)?;
         // INVARIANT: the slot is recorded as held by `user`, whose count goes up by one.
         // CAST: `user` is below `u16::MAX` (checked when it was added); the slot is below
@@ -365,16 +339,9 @@ impl<T: ImsChip> ImsDomain<T> {
             Some(&o) if usize::from(o) == user + 1 => {}
             _ => return Err(EINVAL),
         }
-        // SAFETY: `self.dev` is valid and its secondary domain is ours; slot `index` holds an
-        // allocated vector (checked above).
-        unsafe {
-            bindings::msi_domain_free_irqs_range(
-                self.dev.as_raw(),
-                msi::SECONDARY_DOMAIN,
-                index,
-                index,
-            )
-        };
+        // SAFETY: The secondary domain of `self.dev` is ours; slot `index` holds an allocated
+        // vector (checked above).
+        unsafe { raw::free_irq(&self.dev, index) };
         // INVARIANT: the slot is free again and its holder's count goes down by one.
         state.owner[index as usize] = 0;
         state.users[user].used -= 1;
@@ -442,16 +409,114 @@ impl<T: ImsChip> ImsDomain<T> {
 #[pinned_drop]
 impl<T: ImsChip> PinnedDrop for ImsDomain<T> {
     fn drop(self: Pin<&mut Self>) {
-        let dev = self.dev.as_raw();
-        // SAFETY: `dev` is valid (we hold a reference). Its MSI data is gone only if the
-        // device's devres were released while we still existed, which the type's contract
-        // forbids; then the domain went with it and there is nothing left to remove.
+        // SAFETY: The secondary domain of `self.dev` is ours (type invariant).
+        unsafe { raw::remove(&self.dev) };
+    }
+}
+
+/// The calls into the C MSI core.
+///
+/// They are kept out of the generic [`ImsDomain`], so that they are compiled once, into the
+/// kernel crate: the MSI core does not export these functions to modules, and a driver module
+/// instantiating `ImsDomain<T>` reaches them through the kernel crate instead.
+mod raw {
+    use super::*;
+
+    /// Returns whether `dev` has an IMS domain.
+    #[inline(never)]
+    pub(super) fn has_ims_domain(dev: &Device) -> bool {
+        // SAFETY: `dev` is valid. `msi_match_device_irq_domain()` takes the lock in the
+        // device's MSI data, so it is only called once that data exists (a device that never
+        // had an MSI domain has none, and then no IMS domain either).
+        unsafe {
+            !(*dev.as_raw()).msi.data.is_null()
+                && bindings::msi_match_device_irq_domain(
+                    dev.as_raw(),
+                    msi::SECONDARY_DOMAIN,
+                    bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS,
+                )
+        }
+    }
+
+    /// Creates the secondary MSI domain of `dev` from `tmpl` with `nr_slots` slots.
+    ///
+    /// # Safety
+    ///
+    /// `chip_data` must be what the callbacks of `tmpl` expect, valid until [`remove`].
+    #[inline(never)]
+    pub(super) unsafe fn create(
+        dev: &Device,
+        tmpl: &bindings::msi_domain_template,
+        nr_slots: u32,
+        chip_data: *mut c_void,
+    ) -> bool {
+        // SAFETY:
+        // - `dev` is a valid device with an MSI parent domain (checked by the caller),
+        // - the template is copied by the callee; the chip name only has to live until the
+        //   call returns (it is copied into the domain's name storage),
+        // - `chip_data` is valid for the domain's lifetime (function safety requirement).
+        unsafe {
+            bindings::msi_create_device_irq_domain(
+                dev.as_raw(),
+                msi::SECONDARY_DOMAIN,
+                tmpl,
+                nr_slots,
+                core::ptr::null_mut(),
+                chip_data,
+            )
+        }
+    }
+
+    /// Allocates the vector at `index` (or any) of the IMS domain of `dev` with `cookie`.
+    #[inline(never)]
+    pub(super) fn alloc_irq_at(dev: &Device, index: u32, cookie: u64) -> bindings::msi_map {
+        let mut icookie = bindings::msi_instance_cookie { value: cookie };
+        // SAFETY: `dev` is valid; an IMS domain, if it has one, is in its secondary slot, and
+        // the callee fails cleanly without one. It copies the cookie into the new MSI
+        // descriptor.
+        unsafe {
+            bindings::msi_domain_alloc_irq_at(
+                dev.as_raw(),
+                msi::SECONDARY_DOMAIN,
+                index,
+                core::ptr::null(),
+                &mut icookie,
+            )
+        }
+    }
+
+    /// Frees the vector at `index` of the IMS domain of `dev`.
+    ///
+    /// # Safety
+    ///
+    /// The secondary domain of `dev` is an IMS domain, and `index` holds a vector whose
+    /// interrupt is not requested.
+    #[inline(never)]
+    pub(super) unsafe fn free_irq(dev: &Device, index: u32) {
+        // SAFETY: Guaranteed by the function safety requirement.
+        unsafe {
+            bindings::msi_domain_free_irqs_range(dev.as_raw(), msi::SECONDARY_DOMAIN, index, index)
+        };
+    }
+
+    /// Frees every vector of the IMS domain of `dev` and removes the domain.
+    ///
+    /// # Safety
+    ///
+    /// The secondary domain of `dev` is an IMS domain nobody uses any more.
+    #[inline(never)]
+    pub(super) unsafe fn remove(dev: &Device) {
+        let dev = dev.as_raw();
+        // SAFETY: `dev` is valid (the caller holds a reference). Its MSI data is gone only if
+        // the device's devres were released while the domain still existed, which
+        // `ImsDomain`'s contract forbids; then the domain went with it and there is nothing
+        // left to remove.
         if unsafe { (*dev).msi.data }.is_null() {
             pr_warn!("ims: domain dropped after its device's MSI data was released\n");
             return;
         }
-        // SAFETY: The secondary domain of `dev` is ours (type invariant). Its vectors are
-        // freed first: removing a domain does not free them.
+        // SAFETY: The secondary domain of `dev` is an IMS domain (function safety
+        // requirement). Its vectors are freed first: removing a domain does not free them.
         unsafe {
             bindings::msi_domain_free_irqs_all(dev, msi::SECONDARY_DOMAIN);
             bindings::msi_remove_device_irq_domain(dev, msi::SECONDARY_DOMAIN);
