@@ -89,3 +89,19 @@ void rust_helper_writeq_relaxed(u64 value, volatile void __iomem *addr)
 	writeq_relaxed(value, addr);
 }
 #endif
+
+#ifdef CONFIG_X86_64
+#include <asm/cpufeature.h>
+
+bool rust_helper_cpu_has_movdir64b(void)
+{
+	return boot_cpu_has(X86_FEATURE_MOVDIR64B);
+}
+
+/* MOVDIR64B is weakly ordered: order it after the caller's earlier stores (wmb()). */
+void rust_helper_iosubmit_cmds512(void __iomem *dst, const void *src, size_t count)
+{
+	wmb();
+	iosubmit_cmds512(dst, src, count);
+}
+#endif

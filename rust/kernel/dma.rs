@@ -217,3 +217,8 @@ impl<T: AsBytes + FromBytes> Drop for CoherentAllocation<T> {
 // SAFETY: The allocation can be used and freed from any thread; `T: Send` for the values moved
 // in and out.
 unsafe impl<T: AsBytes + FromBytes + Send> Send for CoherentAllocation<T> {}
+
+// SAFETY: Shared references only allow volatile reads and writes of whole elements by value
+// (`read`, `write`), the equivalent of `READ_ONCE()`/`WRITE_ONCE()` on memory the device
+// accesses concurrently anyway; no reference into the allocation is ever handed out.
+unsafe impl<T: AsBytes + FromBytes + Send> Sync for CoherentAllocation<T> {}

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/asm-generic/io.h`](srctree/include/asm-generic/io.h)
 
-use crate::error::{code::EINVAL, Result};
+use crate::error::{code::EINVAL, code::EOPNOTSUPP, Result};
 use crate::{bindings, build_assert};
 
 /// Raw representation of an MMIO region.
@@ -300,4 +300,35 @@ impl<const SIZE: usize> Io<SIZE> {
         try_write64_relaxed,
         writeq_relaxed <- u64
     );
+
+    /// Writes the 64 bytes `data` (in memory order) to `offset` with one 64-byte direct store
+    /// (`MOVDIR64B`), which device portals such as Intel DSA's require for work descriptors.
+    ///
+    /// Fails with [`EOPNOTSUPP`] if the CPU lacks the instruction (see [`has_movdir64b`]), and
+    /// with [`EINVAL`] if `offset` is out of bounds or not 64-byte aligned. The store is
+    /// ordered after the caller's earlier stores to memory (`wmb()`), so a device that reads
+    /// memory the caller prepared (a completion record) sees it.
+    #[cfg(CONFIG_X86_64)]
+    pub fn try_movdir64b(&self, data: &[u64; 8], offset: usize) -> Result {
+        if !has_movdir64b() {
+            return Err(EOPNOTSUPP);
+        }
+        if offset % 64 != 0 {
+            return Err(EINVAL);
+        }
+        let addr = self.io_addr::<[u64; 8]>(offset)?;
+
+        // SAFETY: By the type invariant `addr` is a valid address for MMIO operations, 64-byte
+        // aligned with 64 bytes in bounds (checked above); `data` is 64 readable bytes; the CPU
+        // has the instruction (checked above).
+        unsafe { bindings::iosubmit_cmds512(addr as _, data.as_ptr().cast(), 1) };
+        Ok(())
+    }
+}
+
+/// Returns whether the CPU has the `MOVDIR64B` instruction ([`Io::try_movdir64b`]).
+#[cfg(CONFIG_X86_64)]
+pub fn has_movdir64b() -> bool {
+    // SAFETY: Reads the boot CPU's feature bits; no requirements.
+    unsafe { bindings::cpu_has_movdir64b() }
 }
