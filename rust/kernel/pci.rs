@@ -384,6 +384,7 @@ impl<T: Driver> Module<T> {
 /// # Examples
 ///
 /// ```ignore
+/// // See drivers/dma/idxd-rs/idxd.rs for a driver that uses it.
 /// kernel::module_pci_driver! {
 ///     type: MyDriver,
 ///     name: "my_pci_driver",
@@ -394,7 +395,7 @@ impl<T: Driver> Module<T> {
 /// ```
 #[macro_export]
 macro_rules! module_pci_driver {
-    (type: $type:ty, name: $name:literal, $($f:tt)*) => {
+    (type: $type:ty, name: $name:tt, $($f:tt)*) => {
         struct __PciModule($crate::pci::Module<$type>);
 
         impl $crate::Module for __PciModule {
