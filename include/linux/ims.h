@@ -19,7 +19,7 @@
  * -EOPNOTSUPP.
  *
  * The core is written in Rust (rust/kernel/irq/ims.rs); this is its C API.
- * See Documentation/core-api/irq/ims.rst.
+ * See Documentation/driver-api/ims.rst.
  */
 #ifndef _LINUX_IMS_H
 #define _LINUX_IMS_H

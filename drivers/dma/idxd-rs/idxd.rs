@@ -802,7 +802,7 @@ impl Drop for Idxd {
         // the device is quiesced. The IMS domain, the misc interrupt and the BARs follow as the
         // fields are dropped, and the vectors and the device itself at unbind (devres).
         self.dma = None;
-        for v in core::mem::replace(&mut self.vectors, KVec::new()) {
+        for v in core::mem::take(&mut self.vectors) {
             self.disable_wq(v);
         }
         let _ = self.hw.cmd(cmd::DISABLE_DEVICE, 0);
