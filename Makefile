@@ -5,7 +5,7 @@
 #	make		the demo: build everything, boot the VM, run the demo suites
 #	make check	build everything, run every test suite in the VM; non-zero on failure
 #	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
-#	make bench-ims	IMS allocation benchmark in the VM (figures in out/tap.log)
+#	make bench-ims	IMS benchmarks in the VM (figures in out/tap.log)
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
