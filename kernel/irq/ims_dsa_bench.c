@@ -40,6 +40,8 @@
 #include <linux/sort.h>
 #include <uapi/linux/idxd.h>
 
+#include "ims_dsa_chip.h"
+
 /* Registers (drivers/dma/idxd/registers.h is private to the C driver) */
 #define DSA_GENCAP			0x10
 #define  DSA_GENCAP_CMD_CAP		BIT_ULL(4)
@@ -111,42 +113,6 @@ struct bench {
 	void			*group;
 	int			ims_index;
 	struct bench_vec	vec[2];		/* [0] IMS, [1] MSI-X */
-};
-
-static void __iomem *bench_slot(struct bench *b, unsigned int index)
-{
-	return b->bar0 + b->ims_table + index * IMS_SLOT_SIZE;
-}
-
-static void bench_write_msg(void *priv, unsigned int index, const struct msi_msg *msg)
-{
-	void __iomem *slot = bench_slot(priv, index);
-
-	iowrite32(msg->address_lo, slot + IMS_SLOT_ADDR_LO);
-	iowrite32(msg->address_hi, slot + IMS_SLOT_ADDR_HI);
-	iowrite32(msg->data, slot + IMS_SLOT_DATA);
-}
-
-static void bench_mask(void *priv, unsigned int index, u64 cookie)
-{
-	iowrite32(ims_slot_ctrl(cookie, true), bench_slot(priv, index) + IMS_SLOT_CTRL);
-}
-
-static void bench_unmask(void *priv, unsigned int index, u64 cookie)
-{
-	iowrite32(ims_slot_ctrl(cookie, false), bench_slot(priv, index) + IMS_SLOT_CTRL);
-}
-
-static void bench_shutdown(void *priv, unsigned int index)
-{
-	iowrite32(IMS_SLOT_CTRL_MASK, bench_slot(priv, index) + IMS_SLOT_CTRL);
-}
-
-static const struct ims_chip_ops bench_ops = {
-	.write_msg	= bench_write_msg,
-	.mask		= bench_mask,
-	.unmask		= bench_unmask,
-	.shutdown	= bench_shutdown,
 };
 
 static irqreturn_t bench_irq(int irq, void *data)
@@ -357,7 +323,7 @@ static int bench_setup(struct bench *b)
 		return -ENOMEM;
 	ret = pci_alloc_irq_vectors(pdev, 2, 2, PCI_IRQ_MSIX);
 	if (ret >= 0)
-		b->ims = ims_domain_create(dev, BENCH_NAME, &bench_ops, b,
+		b->ims = ims_domain_create(dev, BENCH_NAME, &ims_dsa_ops, b->bar0 + b->ims_table,
 					   FIELD_GET(DSA_GENCAP_MAX_IMS_MULT,
 						     readq(b->bar0 + DSA_GENCAP)) *
 					   DSA_IMS_SLOTS_PER_MULT);

@@ -42,6 +42,8 @@
 
 #include <uapi/linux/idxd.h>
 
+#include "ims_dsa_chip.h"
+
 #define IMS_KUNIT_NAME		"ims_kunit"
 
 /*
@@ -948,49 +950,6 @@ struct ims_dsa {
 	bool			msix;
 };
 
-static void __iomem *ims_dsa_slot(struct ims_dsa *d, unsigned int index)
-{
-	return d->bar0 + d->ims_table + index * IMS_SLOT_SIZE;
-}
-
-/* The chip: the device's own IMS slots, in BAR0 */
-static void ims_dsa_write_msg(void *priv, unsigned int index, const struct msi_msg *msg)
-{
-	void __iomem *slot = ims_dsa_slot(priv, index);
-
-	iowrite32(msg->address_lo, slot + IMS_SLOT_ADDR_LO);
-	iowrite32(msg->address_hi, slot + IMS_SLOT_ADDR_HI);
-	iowrite32(msg->data, slot + IMS_SLOT_DATA);
-}
-
-static void ims_dsa_mask(void *priv, unsigned int index, u64 cookie)
-{
-	iowrite32(ims_slot_ctrl(cookie, true), ims_dsa_slot(priv, index) + IMS_SLOT_CTRL);
-}
-
-static void ims_dsa_unmask(void *priv, unsigned int index, u64 cookie)
-{
-	iowrite32(ims_slot_ctrl(cookie, false), ims_dsa_slot(priv, index) + IMS_SLOT_CTRL);
-}
-
-static void ims_dsa_shutdown(void *priv, unsigned int index)
-{
-	void __iomem *slot = ims_dsa_slot(priv, index);
-
-	/* Mask first: the slot is never live with a half-cleared message. */
-	iowrite32(IMS_SLOT_CTRL_MASK, slot + IMS_SLOT_CTRL);
-	iowrite32(0, slot + IMS_SLOT_ADDR_LO);
-	iowrite32(0, slot + IMS_SLOT_ADDR_HI);
-	iowrite32(0, slot + IMS_SLOT_DATA);
-}
-
-static const struct ims_chip_ops ims_dsa_ops = {
-	.write_msg	= ims_dsa_write_msg,
-	.mask		= ims_dsa_mask,
-	.unmask		= ims_dsa_unmask,
-	.shutdown	= ims_dsa_shutdown,
-};
-
 static irqreturn_t ims_dsa_irq(int irq, void *data)
 {
 	struct ims_dsa_vec *v = data;
@@ -1182,7 +1141,8 @@ static struct ims_dsa *ims_dsa_setup(struct kunit *test)
 	d->group = devres_open_group(dev, NULL, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, d->group);
 	d->msix = ims_kunit_msix(test, pdev);
-	ims = ims_domain_create(dev, IMS_KUNIT_NAME, &ims_dsa_ops, d, d->ims_slots);
+	ims = ims_domain_create(dev, IMS_KUNIT_NAME, &ims_dsa_ops, d->bar0 + d->ims_table,
+				d->ims_slots);
 	devres_close_group(dev, d->group);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, ims, "ims_domain_create(): %pe", ims);
 	d->ims = ims;
@@ -1312,8 +1272,8 @@ static void ims_dsa_test_completion_irq(struct kunit *test)
 
 	dev_msi_set_default_cookie(&d->pdev->dev, IMS_COOKIE_PASID(IMS_DSA_PASID));
 	v = ims_dsa_get_vec(d, 0, NULL);
-	ctrl = ioread32(ims_dsa_slot(d, v->index) + IMS_SLOT_CTRL);
-	addr_lo = ioread32(ims_dsa_slot(d, v->index) + IMS_SLOT_ADDR_LO);
+	ctrl = ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_CTRL);
+	addr_lo = ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_ADDR_LO);
 	KUNIT_EXPECT_EQ(test, ctrl, ims_kunit_pasid_ctrl(IMS_DSA_PASID, false));
 	KUNIT_EXPECT_TRUE_MSG(test, IMS_KUNIT_MSI_WINDOW(addr_lo),
 			      "slot %u addr_lo %#x: no message", v->index, addr_lo);
@@ -1349,7 +1309,7 @@ static void ims_dsa_test_pasid_mismatch(struct kunit *test)
 	dev_msi_set_default_cookie(&d->pdev->dev, IMS_COOKIE_PASID(IMS_DSA_PASID));
 	good = ims_dsa_get_vec(d, 0, NULL);
 	bad = ims_dsa_get_vec(d, 1, &other);
-	KUNIT_EXPECT_EQ(test, ioread32(ims_dsa_slot(d, bad->index) + IMS_SLOT_CTRL),
+	KUNIT_EXPECT_EQ(test, ioread32(ims_dsa_slot(d->bar0 + d->ims_table, bad->index) + IMS_SLOT_CTRL),
 			ims_kunit_pasid_ctrl(IMS_DSA_OTHER_PASID, false));
 
 	ims_dsa_memmove(d, bad, 0);
@@ -1398,7 +1358,7 @@ static void ims_dsa_test_masked_pending(struct kunit *test)
 	/* Not lazily: mask the slot now. */
 	irq_set_status_flags(v->virq, IRQ_DISABLE_UNLAZY);
 	disable_irq(v->virq);
-	KUNIT_EXPECT_EQ(test, ioread32(ims_dsa_slot(d, v->index) + IMS_SLOT_CTRL),
+	KUNIT_EXPECT_EQ(test, ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_CTRL),
 			ims_kunit_pasid_ctrl(IMS_DSA_PASID, true));
 
 	ims_dsa_memmove(d, v, 0);
