@@ -10,7 +10,8 @@
 # Logs of the last run: out/console.log (kernel), out/tap.log (tests), out/qemu.log.
 # Environment: IMS_VM_TIMEOUT (whole run, seconds, default 1500), IMS_VM_APPEND (extra
 # kernel parameters), IMS_VM_QEMU_ARGS (extra QEMU arguments, e.g. devices), IMS_OUT (log
-# directory instead of out/).
+# directory instead of out/), IMS_VM_KERNEL and IMS_VM_INITRD (another kernel or initramfs,
+# e.g. a build with the DSA driver built in).
 
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -18,8 +19,8 @@ mode=${1:?usage: run.sh check LISTFILE | run.sh shell}
 out=${IMS_OUT:-$IMS_TOP/out}
 mkdir -p "$out"
 
-kernel=$KOBJ/arch/x86/boot/bzImage
-initrd=$IMS_CACHE/initramfs.cpio.gz
+kernel=${IMS_VM_KERNEL:-$KOBJ/arch/x86/boot/bzImage}
+initrd=${IMS_VM_INITRD:-$IMS_CACHE/initramfs.cpio.gz}
 [ -x "$QEMU_BIN" ] || die "no QEMU at $QEMU_BIN: run scripts/qemu.sh"
 [ -f "$kernel" ] || die "no kernel at $kernel: run scripts/kernel.sh"
 [ -f "$initrd" ] || die "no initramfs at $initrd: run scripts/initramfs.sh"

@@ -1,0 +1,46 @@
+# The Rust DSA driver built into the kernel (CONFIG_INTEL_IDXD_RS=y): it bound the emulated
+# DSA at boot, dmatest passes on its channels, and unbind/rebind cycles work. Skips when the
+# driver is a module (the make check kernel). Run it with a kernel built with the driver in,
+# e.g. IMS_VM_KERNEL=.../bzImage scripts/vm/run.sh check LIST.
+# timeout: 600
+. /tests/lib.sh
+echo "TAP version 13"
+echo "1..3"
+
+# Built in: the driver is registered before anything could load it (the VM has no udev),
+# and it is no loaded module (those have a refcnt).
+dev=$(find_pci 0x8086 0x0b25)
+if [ -z "$dev" ] || [ ! -d /sys/bus/pci/drivers/idxd ] || [ -e /sys/module/idxd/refcnt ]; then
+	for i in 1 2 3; do echo "ok $i # SKIP no DSA, or idxd is not built in"; done
+	exit 0
+fi
+bdf=${dev##*/}
+rc=0
+bound() { [ "$(pci_driver "$dev")" = idxd ]; }
+
+if bound; then echo "ok 1 idxd (built in) bound $bdf at boot"; else
+	echo "not ok 1 idxd (built in) bound $bdf at boot"; rc=1; fi
+
+dmesg -c > /dev/null
+modprobe dmatest device="$bdf" iterations=200 timeout=10000 &&
+	echo 1 > /sys/module/dmatest/parameters/run &&
+	cat /sys/module/dmatest/parameters/wait > /dev/null
+rmmod dmatest
+dmesg | grep 'summary' | sed 's/^/# /'
+if [ "$(dmesg | grep -c 'summary 200 tests, 0 failures')" -ge 1 ] &&
+	[ "$(dmesg | grep -c 'summary 200 tests, 0 failures')" = "$(dmesg | grep -c summary)" ]; then
+	echo "ok 2 dmatest: 200 iterations per channel, 0 failures"
+else
+	echo "not ok 2 dmatest: 200 iterations per channel, 0 failures"; rc=1
+fi
+
+i=0
+while [ $i -lt 5 ] && bound; do
+	echo "$bdf" > "$dev/driver/unbind"
+	echo "$bdf" > /sys/bus/pci/drivers/idxd/bind
+	i=$((i + 1))
+done
+if [ $i = 5 ] && bound; then echo "ok 3 5 unbind/rebind cycles"; else
+	echo "not ok 3 5 unbind/rebind cycles"; rc=1; fi
+echo "$bdf" > "$dev/driver/unbind"
+exit $rc
