@@ -9,7 +9,9 @@
  * between the two vectors, and times each from the portal write to the
  * start of the vector's interrupt handler. The work, the queue, the device
  * and the remapping unit are the same for both; only the message source
- * (the device's IMS slot or its MSI-X table) differs. It prints:
+ * (the device's IMS slot or its MSI-X table) differs. Both interrupts and
+ * the measuring thread are bound to CPU 0, so that where an interrupt lands
+ * does not differ between the two either. It prints:
  *
  *   ims_dsa_bench: n=N ims_median_ns=.. msix_median_ns=.. ims_mean_ns=..
  *                  msix_mean_ns=.. ratio_median=R.RRR ratio_mean=R.RRR
@@ -36,6 +38,7 @@
 #include <linux/moduleparam.h>
 #include <linux/msi.h>
 #include <linux/pci.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <uapi/linux/idxd.h>
@@ -242,12 +245,23 @@ static int bench_run(struct bench *b)
 	u64 med[2], avg[2];
 	unsigned int i, t;
 	s64 ns;
+	int ret;
+
+	for (t = 0; t < ARRAY_SIZE(b->vec); t++) {
+		ret = irq_set_affinity(b->vec[t].virq, cpumask_of(0));
+		if (ret)
+			return ret;
+	}
+	ret = set_cpus_allowed_ptr(current, cpumask_of(0));
+	if (ret)
+		return ret;
 
 	for (i = 0; i < 2 * bench_n; i++) {
 		t = i & 1;
 		ns = bench_one(b, &b->vec[t]);
 		if (ns < 0) {
 			pr_err(BENCH_NAME ": descriptor %u on %s: %lld\n", i, t ? "MSI-X" : "IMS", ns);
+			set_cpus_allowed_ptr(current, cpu_possible_mask);
 			return ns;
 		}
 		b->vec[t].ns[i / 2] = ns;
@@ -257,6 +271,7 @@ static int bench_run(struct bench *b)
 		sort(b->vec[t].ns, bench_n, sizeof(u64), cmp_u64, NULL);
 		med[t] = b->vec[t].ns[bench_n / 2];
 	}
+	set_cpus_allowed_ptr(current, cpu_possible_mask);
 	print_ratio(rmed, sizeof(rmed), med[0], med[1]);
 	print_ratio(rmean, sizeof(rmean), avg[0], avg[1]);
 	pr_info(BENCH_NAME ": n=%u ims_median_ns=%llu msix_median_ns=%llu ims_mean_ns=%llu msix_mean_ns=%llu ratio_median=%s ratio_mean=%s\n",
