@@ -16,7 +16,7 @@
 
 mod regs;
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     c_str,
     delay::msleep,
@@ -74,6 +74,8 @@ struct Hw {
     cmd_lock: Mutex<()>,
     /// Software errors seen, and how many of them were not logged.
     swerrs: AtomicU32,
+    /// Set when the driver starts tearing the device down: no more WQ recovery.
+    stopping: AtomicBool,
 }
 
 impl Hw {
@@ -401,6 +403,10 @@ impl Wq {
         );
         self.hw.cmd(cmd::RESET_WQ, cmd::wq_operand(self.id))?;
         self.hw.write_wqcfg(self.id, self.cfg)?;
+        // Unbind may have begun meanwhile: then the WQ stays down.
+        if self.hw.stopping.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.hw.cmd(cmd::ENABLE_WQ, self.id)?;
         self.set_enabled(true, handle);
         Ok(())
@@ -510,6 +516,10 @@ impl MiscIrq {
             hw.take_swerr()?;
         }
         for wq in self.wqs.iter() {
+            // A WQ being disabled for unbind is not brought back.
+            if hw.stopping.load(Ordering::Acquire) {
+                break;
+            }
             if hw.wq_state(wq.id)? == regs::wqcfg::STATE_HALTED && wq.state.lock().enabled {
                 wq.recover()?;
             }
@@ -572,6 +582,7 @@ impl Idxd {
                 table,
                 cmd_lock <- new_mutex!((), "Hw::cmd_lock"),
                 swerrs: AtomicU32::new(0),
+                stopping: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -801,6 +812,7 @@ impl Drop for Idxd {
         // Clients lose the channels first, then each WQ is drained and its vector freed, then
         // the device is quiesced. The IMS domain, the misc interrupt and the BARs follow as the
         // fields are dropped, and the vectors and the device itself at unbind (devres).
+        self.hw.stopping.store(true, Ordering::Release);
         self.dma = None;
         for v in core::mem::take(&mut self.vectors) {
             self.disable_wq(v);
