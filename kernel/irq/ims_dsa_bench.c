@@ -45,44 +45,7 @@
 
 #include "ims_dsa_chip.h"
 
-/* Registers (drivers/dma/idxd/registers.h is private to the C driver) */
-#define DSA_GENCAP			0x10
-#define  DSA_GENCAP_CMD_CAP		BIT_ULL(4)
-#define  DSA_GENCAP_MAX_XFER_SHIFT	GENMASK_ULL(20, 16)
-#define  DSA_GENCAP_MAX_IMS_MULT	GENMASK_ULL(30, 25)
-#define DSA_WQCAP			0x20
-#define DSA_TABLE_OFFSET		0x60
-#define  DSA_TABLE_GRPCFG		GENMASK_ULL(15, 0)
-#define  DSA_TABLE_WQCFG		GENMASK_ULL(31, 16)
-#define  DSA_TABLE_IMS			GENMASK_ULL(63, 48)
-#define  DSA_TABLE_MULT			0x100
-#define DSA_CMD				0xa0
-#define  DSA_CMD_OPERAND		GENMASK(19, 0)
-#define  DSA_CMD_CODE			GENMASK(24, 20)
-#define DSA_CMDSTS			0xa8
-#define  DSA_CMDSTS_ACTIVE		BIT(31)
-#define  DSA_CMDSTS_ERR			GENMASK(7, 0)
-#define  DSA_CMDSTS_RESULT		GENMASK(23, 8)
-#define DSA_CMDCAP			0xb0
-
-#define DSA_CMD_ENABLE_DEVICE		1
-#define DSA_CMD_RESET_DEVICE		5
-#define DSA_CMD_ENABLE_WQ		6
-#define DSA_CMD_REQUEST_INT_HANDLE	13
-#define  DSA_CMD_INT_HANDLE_IMS		0x10000
-
-#define DSA_GRPCFG_WQS			0
-#define DSA_GRPCFG_ENGINES		32
-#define DSA_WQCFG_SIZE			0
-#define DSA_WQCFG_MODE			2
-#define  DSA_WQCFG_DEDICATED		BIT(0)
-#define  DSA_WQCFG_PRIORITY		GENMASK(7, 4)
-#define DSA_WQCFG_LIMITS		3
-#define  DSA_WQCFG_MAX_XFER_SHIFT	GENMASK(4, 0)
-
-#define DSA_IMS_SLOTS_PER_MULT		256
-#define DSA_INT_HANDLE_IMS		0x8000
-
+/* Registers and the slot-table chip: ims_dsa_chip.h */
 #define BENCH_NAME			"ims_dsa_bench"
 #define BENCH_LEN			SZ_4K
 #define BENCH_SRC			SZ_4K
