@@ -164,6 +164,43 @@ fn synchronize(irq: u32) {
     unsafe { bindings::synchronize_irq(irq) };
 }
 
+/// The accessors and the drop of a registration type `$reg<T: $handler>`, the same for
+/// [`Registration`] and [`ThreadedRegistration`].
+macro_rules! impl_registration {
+    ($reg:ident, $handler:ident) => {
+        impl<T: $handler + 'static> $reg<T> {
+            /// The handler.
+            pub fn handler(&self) -> &T {
+                &self.handler
+            }
+
+            /// The IRQ line.
+            pub fn irq(&self) -> u32 {
+                self.irq
+            }
+
+            /// Returns whether the IRQ is still requested, that is the device was not unbound.
+            pub fn is_requested(&self) -> bool {
+                self.inner.is_available()
+            }
+
+            /// Waits for running handlers (hard and threaded) of this IRQ line to complete
+            /// (`synchronize_irq()`).
+            pub fn synchronize(&self) {
+                synchronize(self.irq);
+            }
+        }
+
+        #[pinned_drop]
+        impl<T: $handler + 'static> PinnedDrop for $reg<T> {
+            fn drop(self: Pin<&mut Self>) {
+                // Free the IRQ before `handler` is dropped; a no-op if the device was unbound.
+                self.inner.revoke();
+            }
+        }
+    };
+}
+
 /// A registration of the IRQ handler `T` for the IRQ line `irq` of a device (`request_irq()`).
 ///
 /// The IRQ is freed (`free_irq()`, which waits for running handlers) when the registration is
@@ -248,35 +285,9 @@ impl<T: Handler + 'static> Registration<T> {
             _pin: PhantomPinned,
         })
     }
-
-    /// The handler.
-    pub fn handler(&self) -> &T {
-        &self.handler
-    }
-
-    /// The IRQ line.
-    pub fn irq(&self) -> u32 {
-        self.irq
-    }
-
-    /// Returns whether the IRQ is still requested, that is the device was not unbound.
-    pub fn is_requested(&self) -> bool {
-        self.inner.is_available()
-    }
-
-    /// Waits for running handlers of this IRQ line to complete (`synchronize_irq()`).
-    pub fn synchronize(&self) {
-        synchronize(self.irq);
-    }
 }
 
-#[pinned_drop]
-impl<T: Handler + 'static> PinnedDrop for Registration<T> {
-    fn drop(self: Pin<&mut Self>) {
-        // Free the IRQ before `handler` is dropped; a no-op if the device was unbound.
-        self.inner.revoke();
-    }
-}
+impl_registration!(Registration, Handler);
 
 /// # Safety
 ///
@@ -379,35 +390,9 @@ impl<T: ThreadedHandler + 'static> ThreadedRegistration<T> {
             _pin: PhantomPinned,
         })
     }
-
-    /// The handler.
-    pub fn handler(&self) -> &T {
-        &self.handler
-    }
-
-    /// The IRQ line.
-    pub fn irq(&self) -> u32 {
-        self.irq
-    }
-
-    /// Returns whether the IRQ is still requested, that is the device was not unbound.
-    pub fn is_requested(&self) -> bool {
-        self.inner.is_available()
-    }
-
-    /// Waits for running handlers (hard and threaded) of this IRQ line to complete.
-    pub fn synchronize(&self) {
-        synchronize(self.irq);
-    }
 }
 
-#[pinned_drop]
-impl<T: ThreadedHandler + 'static> PinnedDrop for ThreadedRegistration<T> {
-    fn drop(self: Pin<&mut Self>) {
-        // Free the IRQ before `handler` is dropped; a no-op if the device was unbound.
-        self.inner.revoke();
-    }
-}
+impl_registration!(ThreadedRegistration, ThreadedHandler);
 
 /// # Safety
 ///
