@@ -26,3 +26,8 @@ bool rust_helper_dev_is_pci(const struct device *dev)
 {
 	return dev_is_pci(dev);
 }
+
+int rust_helper_dev_to_node(struct device *dev)
+{
+	return dev_to_node(dev);
+}

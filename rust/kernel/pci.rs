@@ -478,6 +478,13 @@ impl Device {
         unsafe { (*self.as_raw()).device }
     }
 
+    /// The NUMA node of the device, or -1 (`NUMA_NO_NODE`) if it has none.
+    pub fn numa_node(&self) -> i32 {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev` (type invariant), so its `dev`
+        // is a valid `struct device`.
+        unsafe { bindings::dev_to_node(core::ptr::addr_of_mut!((*self.as_raw()).dev)) }
+    }
+
     /// Enables memory resources for this device (`pci_enable_device_mem`).
     pub fn enable_device_mem(&self) -> Result {
         // SAFETY: `self.as_raw()` is a valid `struct pci_dev` (type invariant).
