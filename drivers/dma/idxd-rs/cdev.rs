@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! User WQs: the character device `/dev/dsa/wqN.M` of a WQ bound to the `user` driver.
+//!
+//! A `write()` of whole 64-byte descriptors submits them to the WQ's portal, as the C driver's
+//! `idxd_cdev_write()` does. The driver runs without PASIDs (no SVA), so the addresses in a
+//! descriptor are I/O virtual addresses of the function's DMA domain, which user space cannot
+//! safely name: opening the device needs `CAP_SYS_RAWIO`, as the C driver requires when PASID
+//! is off. Descriptors that ask for a completion interrupt, or that the WQ cannot take (a bad
+//! opcode, privileged or PASID fields, a full WQ), are refused before they reach the device.
+
+use crate::{
+    regs::{self, op_flag, opcode, WqCfg},
+    Hw,
+};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use kernel::{
+    capability::{self, Cap},
+    io, miscdevice,
+    prelude::*,
+    sync::Arc,
+    uaccess::UserSliceReader,
+};
+
+/// The file operations of user WQ character devices.
+pub(crate) static FOPS: miscdevice::FileOps<UserCdev> = miscdevice::FileOps::new();
+
+/// The descriptor fields a user may not set: PASID (bits 0-19) and privilege (bit 31) of the
+/// first dword.
+const PASID_PRIV_MASK: u64 = 0x800f_ffff;
+/// Flags a user descriptor may not carry: a completion interrupt (the WQ has no vector).
+const USER_FORBIDDEN_FLAGS: u32 = op_flag::RCI;
+
+/// A WQ enabled for user space.
+pub(crate) struct UserWq {
+    hw: Arc<Hw>,
+    pub(crate) id: u32,
+    cfg: WqCfg,
+    enabled: AtomicBool,
+    /// Open files.
+    clients: AtomicU32,
+    /// Descriptors submitted.
+    pub(crate) submitted: AtomicU32,
+}
+
+impl UserWq {
+    pub(crate) fn new(hw: Arc<Hw>, id: u32, cfg: WqCfg) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                hw,
+                id,
+                cfg,
+                enabled: AtomicBool::new(false),
+                clients: AtomicU32::new(0),
+                submitted: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Release);
+    }
+
+    pub(crate) fn clients(&self) -> u32 {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Checks one user descriptor and returns it as the portal takes it.
+    fn check(&self, mut words: [u64; 8]) -> Result<[u64; 8]> {
+        // CAST: the opcode is the top byte of the first dword; flags its low 24 bits.
+        let op = (words[0] >> 56) as u8;
+        let flags = ((words[0] >> 32) as u32) & op_flag::MASK;
+        if !self.hw.opcap.supports(op) || op == opcode::BATCH {
+            return Err(EINVAL);
+        }
+        if flags & USER_FORBIDDEN_FLAGS != 0 || words[0] & PASID_PRIV_MASK != 0 {
+            return Err(EINVAL);
+        }
+        if op == opcode::MEMMOVE || op == opcode::MEMFILL {
+            // CAST: the transfer size is the low dword of the fifth qword.
+            let size = u64::from(words[4] as u32);
+            if size > 1u64 << self.cfg.max_xfer_shift.max(1) {
+                return Err(EINVAL);
+            }
+        }
+        words[0] &= !PASID_PRIV_MASK;
+        Ok(words)
+    }
+
+    fn submit(&self, words: &[u64; 8]) -> Result {
+        if !self.enabled.load(Ordering::Acquire) {
+            return Err(ENXIO);
+        }
+        // A dedicated WQ drops what it has no room for: refuse instead.
+        if self.hw.wqcap.occupancy() && self.hw.wq_occupancy(self.id)? >= u32::from(self.cfg.size)
+        {
+            return Err(EAGAIN);
+        }
+        let portals = self.hw.portals.try_access().ok_or(ENODEV)?;
+        let base = regs::portal_offset(self.id as usize, regs::Portal::Limited);
+        if io::has_movdir64b() {
+            portals.try_movdir64b(words, base)?;
+        } else {
+            for (i, w) in words.iter().enumerate() {
+                portals.try_write64(*w, base + i * 8)?;
+            }
+        }
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// An open file of a user WQ.
+pub(crate) struct UserFile(Arc<UserWq>);
+
+impl Drop for UserFile {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The character device of a user WQ.
+pub(crate) struct UserCdev(pub(crate) Arc<UserWq>);
+
+impl miscdevice::Operations for UserCdev {
+    type File = UserFile;
+
+    fn open(&self) -> Result<UserFile> {
+        if !capability::capable(Cap::SYS_RAWIO) {
+            return Err(EPERM);
+        }
+        let wq = &self.0;
+        if !wq.enabled.load(Ordering::Acquire) {
+            return Err(ENXIO);
+        }
+        wq.clients.fetch_add(1, Ordering::Relaxed);
+        Ok(UserFile(wq.clone()))
+    }
+
+    fn write(file: &UserFile, mut data: UserSliceReader) -> Result<usize> {
+        let wq = &file.0;
+        let len = data.len();
+        if len == 0 || len % regs::DESC_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let mut done = 0;
+        while done < len {
+            let mut bytes = [0u8; regs::DESC_SIZE];
+            data.read_slice(&mut bytes)?;
+            let mut words = [0u64; 8];
+            for (i, w) in words.iter_mut().enumerate() {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+                *w = u64::from_le_bytes(b);
+            }
+            let res = wq.check(words).and_then(|words| wq.submit(&words));
+            match res {
+                Ok(()) => done += regs::DESC_SIZE,
+                // What went before is submitted: report it, the caller retries the rest.
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
