@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the test VM's initramfs: busybox (static), our /init, the kernel's modules, our
-# kselftests and the guest-side suites. Output: $IMS_CACHE/initramfs.cpio.gz. Rebuilt every
+# kselftests, the guest-side suites, and Debian's accel-config with the libraries it links. Output: $IMS_CACHE/initramfs.cpio.gz. Rebuilt every
 # time (a few seconds); what goes in is listed above and nothing else.
 
 . "$(dirname "$0")/lib/common.sh"
@@ -23,6 +23,17 @@ cp "$IMS_TOP"/scripts/vm/lib.sh "$root/tests/"
 cp "$IMS_TOP"/scripts/vm/suites/*.sh "$root/tests/suites/"
 cp -a "$KSTAGE"/selftests/* "$root/tests/selftests/"
 echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+
+# accel-config, unmodified from Debian, and what the dynamic loader needs to run it.
+add_dynamic() {
+	install -D -m 755 "$1" "$root$1"
+	ldd "$1" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
+		[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
+	done
+}
+[ -x /usr/bin/accel-config ] || die "accel-config is missing (scripts/deps.sh installs it)"
+add_dynamic /usr/bin/accel-config
+mkdir -p "$root/etc/accel-config"
 
 (cd "$root" && find . -print0 | sort -z |
 	cpio --null -o -H newc --reproducible -R 0:0 --quiet | gzip -1) > "$out.tmp"

@@ -47,3 +47,39 @@ pci_rebind() {
 	echo "${1##*/}" > "/sys/bus/pci/drivers/$2/bind" ||
 		echo "# could not bind ${1##*/} back to $2"
 }
+
+# dsa_setup [DSA] [NWQS]: configure DSA (default dsa0) through the idxd sysfs ABI, as
+# accel-config would, and enable it: group 0 gets every engine and NWQS (default 2)
+# dedicated kernel WQs of 16 entries at priority 10; then the device is bound to the bus
+# driver idxd and each WQ to dmaengine, which makes it a DMA channel.
+dsa_setup() {
+	local d=${1:-dsa0} nwq=${2:-2} s=/sys/bus/dsa/devices i e w q
+	i=${d#dsa}
+	[ -d "$s/$d" ] || return 1
+	for e in "$s/$d"/engine"$i".*; do
+		echo 0 > "$e/group_id" || return 1
+	done
+	w=0
+	while [ $w -lt "$nwq" ]; do
+		q=$s/wq$i.$w
+		echo dedicated > "$q/mode" && echo 16 > "$q/size" && echo 0 > "$q/group_id" &&
+			echo 10 > "$q/priority" && echo kernel > "$q/type" &&
+			echo "dmaengine-$w" > "$q/name" && echo dmaengine > "$q/driver_name" ||
+			return 1
+		w=$((w + 1))
+	done
+	echo "$d" > /sys/bus/dsa/drivers/idxd/bind || return 1
+	w=0
+	while [ $w -lt "$nwq" ]; do
+		echo "wq$i.$w" > /sys/bus/dsa/drivers/dmaengine/bind || return 1
+		w=$((w + 1))
+	done
+}
+
+# TAP helpers for suites that number their own results: ok NAME, notok NAME [REASON],
+# check NAME COMMAND... (ok if COMMAND succeeds). $failed is 1 once anything failed.
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n $1"; }
+notok() { n=$((n + 1)); failed=1; echo "not ok $n $1${2:+ # $2}"; }
+check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }

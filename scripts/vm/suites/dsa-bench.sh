@@ -31,7 +31,7 @@ fi
 raw=$(echo "$line" | sed -n 's/.* ims_median_ns=\([0-9]*\).*/\1/p')
 
 dmesg -c > /dev/null
-if modprobe idxd && modprobe dmatest device="$bdf" max_channels=1 transfer_size=4096 \
+if modprobe idxd && dsa_setup dsa0 1 && modprobe dmatest device="$bdf" max_channels=1 transfer_size=4096 \
 	norandom=1 noverify=1 iterations="${IMS_DSA_BENCH_N:-1000}" timeout=10000; then
 	echo 1 > /sys/module/dmatest/parameters/run
 	cat /sys/module/dmatest/parameters/wait > /dev/null

@@ -18,8 +18,8 @@ bdf=${dev##*/}
 rc=0
 bound() { [ "$(pci_driver "$dev")" = idxd ]; }
 
-if bound; then echo "ok 1 idxd (built in) bound $bdf at boot"; else
-	echo "not ok 1 idxd (built in) bound $bdf at boot"; rc=1; fi
+if bound && dsa_setup; then echo "ok 1 idxd (built in) bound $bdf at boot, WQs enabled"; else
+	echo "not ok 1 idxd (built in) bound $bdf at boot, WQs enabled"; rc=1; fi
 
 dmesg -c > /dev/null
 modprobe dmatest device="$bdf" iterations=200 timeout=10000 &&
@@ -38,6 +38,7 @@ i=0
 while [ $i -lt 5 ] && bound; do
 	echo "$bdf" > "$dev/driver/unbind"
 	echo "$bdf" > /sys/bus/pci/drivers/idxd/bind
+	dsa_setup || break
 	i=$((i + 1))
 done
 if [ $i = 5 ] && bound; then echo "ok 3 5 unbind/rebind cycles"; else

@@ -1,16 +1,11 @@
 # The Rust DSA driver (drivers/dma/idxd-rs, module idxd) on the emulated DSA: probe, the
-# module alias, dmaengine channels that dmatest drives (memcpy and memset, 0 failures),
+# module alias, two kernel WQs configured through the idxd sysfs ABI (lib.sh: dsa_setup),
+# dmaengine channels that dmatest drives (memcpy and memset, 0 failures),
 # completions counted on IMS vectors rather than MSI-X 0, recovery from an injected
 # software error and a halted WQ, unbind with work outstanding, and 10 unbind/rebind and
 # 10 unload/reload cycles. Leaves the device unbound and the module unloaded.
 # timeout: 900
 . /tests/lib.sh
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n $1${2:+ # $2}"; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
 
 echo "TAP version 13"
 echo "1..13"
@@ -25,6 +20,8 @@ bdf=${dev##*/}
 echo > "$dev/driver_override"
 
 bound() { [ "$(pci_driver "$dev")" = idxd ]; }
+# bound and configured: two kernel WQs enabled as DMA channels.
+ready() { bound && dsa_setup; }
 # The DMA channels of our device, e.g. "dma0chan0 dma0chan1".
 chans() {
 	for c in /sys/class/dma/*; do
@@ -78,6 +75,7 @@ cycle_bind() {
 	while [ $i -lt 10 ] && bound; do
 		echo "$bdf" > "$dev/driver/unbind"
 		echo "$bdf" > /sys/bus/pci/drivers/idxd/bind
+		dsa_setup || return 1
 		i=$((i + 1))
 	done
 	[ $i = 10 ] && bound
@@ -85,14 +83,14 @@ cycle_bind() {
 cycle_module() {
 	i=0
 	while [ $i -lt 10 ]; do
-		rmmod idxd && modprobe idxd && bound || return 1
+		rmmod idxd && modprobe idxd && ready || return 1
 		i=$((i + 1))
 	done
 	dmatest_run 0 20 > /dev/null
 }
 
 modprobe idxd
-check "load: idxd binds $bdf" bound
+check "load: idxd binds $bdf, configured and enabled through sysfs" ready
 check "alias: modules.alias names idxd for 8086:0b25" \
 	grep -q 'alias pci:v00008086d00000B25sv\*sd\*bc\*sc\*i\* idxd' /lib/modules/"$(uname -r)"/modules.alias
 set -- $(chans)
@@ -129,7 +127,7 @@ sleep 1
 echo 0 > /sys/module/dmatest/parameters/run
 rmmod dmatest
 echo "$bdf" > /sys/bus/pci/drivers/idxd/bind
-check "unbind with work outstanding, then rebind" bound
+check "unbind with work outstanding, then rebind" ready
 
 check "10 unbind/rebind cycles" cycle_bind
 check "10 unload/reload cycles, then dmatest" cycle_module
