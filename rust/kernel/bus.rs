@@ -350,10 +350,7 @@ impl<T: Node> DeviceType<T> {
         let mut group: bindings::attribute_group = unsafe { core::mem::zeroed() };
         group.attrs = ptrs.as_mut_ptr();
         let group = KBox::new(Opaque::new(group), GFP_KERNEL)?;
-        let groups = KBox::new(
-            [group.get().cast_const(), core::ptr::null()],
-            GFP_KERNEL,
-        )?;
+        let groups = KBox::new([group.get().cast_const(), core::ptr::null()], GFP_KERNEL)?;
 
         // SAFETY: `device_type` is a C struct for which all zeroes is a valid value.
         let mut raw: bindings::device_type = unsafe { core::mem::zeroed() };

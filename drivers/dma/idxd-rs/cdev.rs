@@ -93,8 +93,7 @@ impl UserWq {
             return Err(ENXIO);
         }
         // A dedicated WQ drops what it has no room for: refuse instead.
-        if self.hw.wqcap.occupancy() && self.hw.wq_occupancy(self.id)? >= u32::from(self.cfg.size)
-        {
+        if self.hw.wqcap.occupancy() && self.hw.wq_occupancy(self.id)? >= u32::from(self.cfg.size) {
             return Err(EAGAIN);
         }
         let portals = self.hw.portals.try_access().ok_or(ENODEV)?;

@@ -21,8 +21,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     bus::{self, Attr, AttrBuf, DeviceType},
-    c_str, dev_err, dev_info, dev_warn, device,
-    dmaengine,
+    c_str, dev_err, dev_info, dev_warn, device, dmaengine,
     irq::{self, ims::ImsDomain},
     miscdevice, new_mutex, new_spinlock,
     prelude::*,
@@ -489,12 +488,7 @@ impl Shared {
 
     /// Enables a kernel WQ on a fresh IMS vector carrying the device's default cookie, and
     /// registers its DMA engine channel.
-    fn enable_kernel_wq(
-        &self,
-        ims: &ImsDomain<DsaIms>,
-        id: u32,
-        cfg: WqCfg,
-    ) -> Result<Active> {
+    fn enable_kernel_wq(&self, ims: &ImsDomain<DsaIms>, id: u32, cfg: WqCfg) -> Result<Active> {
         let hw = &self.hw;
         let wq = Wq::new(hw, id, cfg).map_err(|e| self.fail(scmd::WQ_RES_ALLOC_ERR, e))?;
         let map = ims

@@ -189,7 +189,10 @@ impl Hw {
         if !self.grpcap.rdbuf_limit() {
             return Ok(());
         }
-        self.w32(u32::from(rdbuf_limit) & regs::gencfg::RDBUF_LIMIT_MASK, off::GENCFG)
+        self.w32(
+            u32::from(rdbuf_limit) & regs::gencfg::RDBUF_LIMIT_MASK,
+            off::GENCFG,
+        )
     }
 
     /// The number of descriptors queued in WQ `wq`.
@@ -451,8 +454,7 @@ impl pci::Driver for Idxd {
         }
         hw.cmd(cmd::RESET_DEVICE, 0)?;
 
-        if hw.wqcap.num_wqs() == 0 || hw.engcap.num_engines() == 0 || hw.grpcap.num_groups() == 0
-        {
+        if hw.wqcap.num_wqs() == 0 || hw.engcap.num_engines() == 0 || hw.grpcap.num_groups() == 0 {
             dev_err!(dev, "no work queue, engine or group\n");
             return Err(ENODEV);
         }

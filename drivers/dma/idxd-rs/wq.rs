@@ -302,4 +302,3 @@ impl dmaengine::Channel for WqChan {
         Ok(())
     }
 }
-
