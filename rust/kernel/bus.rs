@@ -32,15 +32,26 @@ use core::{
     fmt,
     marker::PhantomData,
     ptr::{addr_of, NonNull},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicU8, AtomicUsize, Ordering},
 };
+
+/// `Bus::state`: not registered.
+const UNREGISTERED: u8 = 0;
+/// `Bus::state`: being registered or unregistered; the C structures are being written.
+const BUSY: u8 = 1;
+/// `Bus::state`: registered.
+const REGISTERED: u8 = 2;
 
 /// The value every device on a bus carries: it decides which of the bus's drivers may bind
 /// the device, binds and unbinds it, and implements the device's attributes.
 ///
-/// The bus core calls [`Node::matches`], [`Node::probe`] and [`Node::remove`] with the device
-/// lock held; [`Node::show`] and [`Node::store`] run without it, concurrently with each other
-/// and with the other callbacks, as sysfs calls them.
+/// The bus core calls [`Node::probe`] and [`Node::remove`] with the device lock held, and
+/// [`Node::matches`] with or without it (automatic probing and `bind` files check the match
+/// before taking it); [`Node::show`] and [`Node::store`] run without it, concurrently with
+/// each other and with the other callbacks, as sysfs calls them. Deleting a device waits for
+/// its running `show` and `store` callbacks, so they must not take a lock held by whoever
+/// drops a [`Registration`]. The driver core gives device locks no lockdep class: a bus whose
+/// `remove` unbinds other devices ([`release_driver`]) must keep its lock order by design.
 pub trait Node: Send + Sync + Sized + 'static {
     /// Whether the driver named `driver` may bind this device (`bus_type.match`).
     ///
@@ -72,20 +83,23 @@ pub trait Node: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// - While `registered` is true, `bus` is registered with the driver core and so is each of
-///   `drivers`, as a driver of `bus`; they are not written then.
-/// - Every device on `bus` is the `dev` of an `Inner<T>` made by [`Registration::new`].
+/// - While `state` is `REGISTERED`, `bus` is registered with the driver core and so is each
+///   of `drivers`, as a driver of `bus`; they are written only by the one thread that moved
+///   `state` to `BUSY`.
+/// - Every device on `bus` is the `dev` of an `Inner<T>` made by [`Registration::new`], and
+///   `devices` counts those not released yet.
 pub struct Bus<T: Node, const N: usize> {
     bus: Opaque<bindings::bus_type>,
     drivers: [Opaque<bindings::device_driver>; N],
     name: &'static CStr,
     names: [&'static CStr; N],
-    registered: AtomicBool,
+    state: AtomicU8,
+    devices: AtomicUsize,
     _p: PhantomData<T>,
 }
 
-// SAFETY: The C structures are written only by `register` and `unregister`, which the
-// `registered` flag serialises; otherwise the driver core owns and locks them.
+// SAFETY: The C structures are written only by the thread that claimed `state` (`BUSY`);
+// otherwise the driver core owns and locks them.
 unsafe impl<T: Node, const N: usize> Sync for Bus<T, N> {}
 
 // SAFETY: As above.
@@ -99,7 +113,8 @@ impl<T: Node, const N: usize> Bus<T, N> {
             drivers: [const { Opaque::uninit() }; N],
             name,
             names: drivers,
-            registered: AtomicBool::new(false),
+            state: AtomicU8::new(UNREGISTERED),
+            devices: AtomicUsize::new(0),
             _p: PhantomData,
         }
     }
@@ -107,20 +122,36 @@ impl<T: Node, const N: usize> Bus<T, N> {
     /// Registers the bus and its drivers on behalf of `module`; they stay registered until the
     /// returned guard is dropped.
     ///
-    /// Fails with `EBUSY` if the bus is registered already.
+    /// Fails with `EBUSY` if the bus is registered already, or still has devices from an
+    /// earlier registration.
     pub fn register(&'static self, module: &'static ThisModule) -> Result<BusRegistration<T, N>> {
-        if self.registered.load(Ordering::Acquire) {
+        self.state
+            .compare_exchange(UNREGISTERED, BUSY, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| EBUSY)?;
+        if self.devices.load(Ordering::Acquire) != 0 {
+            self.state.store(UNREGISTERED, Ordering::Release);
             return Err(EBUSY);
         }
+        let ret = self.register_claimed(module);
+        if ret.is_err() {
+            self.state.store(UNREGISTERED, Ordering::Release);
+        }
+        ret
+    }
 
+    /// Registers the bus and its drivers; `state` is `BUSY`, claimed by the caller.
+    fn register_claimed(
+        &'static self,
+        module: &'static ThisModule,
+    ) -> Result<BusRegistration<T, N>> {
         // SAFETY: `bus_type` is a C struct for which all zeroes is a valid value.
         let mut bus: bindings::bus_type = unsafe { core::mem::zeroed() };
         bus.name = self.name.as_char_ptr();
         bus.match_ = Some(match_callback::<T>);
         bus.probe = Some(probe_callback::<T>);
         bus.remove = Some(remove_callback::<T>);
-        // SAFETY: The bus is not registered (checked above, and module initialisation is not
-        // concurrent with itself), so nothing else accesses `self.bus`.
+        // SAFETY: The caller claimed `state`, and the bus is not registered, so nothing else
+        // accesses `self.bus`.
         unsafe { self.bus.get().write(bus) };
         // SAFETY: `self.bus` is initialised and lives forever (`'static`).
         to_result(unsafe { bindings::bus_register(self.bus.get()) })?;
@@ -131,7 +162,6 @@ impl<T: Node, const N: usize> Bus<T, N> {
             raw.name = self.names[i].as_char_ptr();
             raw.bus = self.bus.get();
             raw.owner = module.as_ptr();
-            raw.mod_name = self.name.as_char_ptr();
             // SAFETY: Driver `i` is not registered yet, so nothing else accesses it.
             unsafe { drv.get().write(raw) };
             // SAFETY: `drv` is initialised, for a registered bus, and lives forever.
@@ -143,7 +173,7 @@ impl<T: Node, const N: usize> Bus<T, N> {
         }
 
         // INVARIANT: the bus and all its drivers are registered.
-        self.registered.store(true, Ordering::Release);
+        self.state.store(REGISTERED, Ordering::Release);
         Ok(BusRegistration { bus: self })
     }
 
@@ -159,7 +189,7 @@ impl<T: Node, const N: usize> Bus<T, N> {
     }
 
     fn is_registered(&self) -> bool {
-        self.registered.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) == REGISTERED
     }
 }
 
@@ -173,8 +203,18 @@ pub struct BusRegistration<T: Node, const N: usize> {
 
 impl<T: Node, const N: usize> Drop for BusRegistration<T, N> {
     fn drop(&mut self) {
-        self.bus.registered.store(false, Ordering::Release);
+        // No new device from now on; devices still added would be a bug of the driver.
+        self.bus.state.store(BUSY, Ordering::Release);
+        let left = self.bus.devices.load(Ordering::Acquire);
+        if left != 0 {
+            crate::pr_err!(
+                "bus {}: unregistered with {} devices\n",
+                self.bus.name,
+                left
+            );
+        }
         self.bus.unregister(N);
+        self.bus.state.store(UNREGISTERED, Ordering::Release);
     }
 }
 
@@ -388,6 +428,7 @@ pub struct AttrBuf<'a> {
 impl fmt::Write for AttrBuf<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        // sysfs takes at most `PAGE_SIZE - 1` bytes (`buf.len()`).
         if end > self.buf.len() {
             return Err(fmt::Error);
         }
@@ -413,7 +454,9 @@ unsafe extern "C" fn show_callback<T: Node>(
     // SAFETY: `dev` is on a bus of `T`s; sysfs holds it while the callback runs.
     let node = unsafe { node::<T>(dev) };
     // SAFETY: sysfs passes a buffer of `PAGE_SIZE` bytes, ours for the callback.
-    let page = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), crate::page::PAGE_SIZE) };
+    // sysfs rejects a full page as a bad count: leave room for its NUL.
+    let page =
+        unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), crate::page::PAGE_SIZE - 1) };
     let mut out = AttrBuf { buf: page, len: 0 };
     match node.show(id, &mut out) {
         // CAST: at most `PAGE_SIZE` (type invariant of `AttrBuf`).
@@ -454,6 +497,8 @@ unsafe extern "C" fn store_callback<T: Node>(
 struct Inner<T: Node> {
     dev: Opaque<bindings::device>,
     ty: Arc<DeviceType<T>>,
+    /// The bus's count of devices, which this one is part of until it is released.
+    count: &'static AtomicUsize,
     data: T,
 }
 
@@ -466,7 +511,10 @@ unsafe extern "C" fn release_callback<T: Node>(dev: *mut bindings::device) {
     // `KBox`, and nothing refers to it any more.
     let inner = unsafe { container_of!(dev, Inner<T>, dev) }.cast_mut();
     // SAFETY: As above: the allocation is ours to free.
-    drop(unsafe { KBox::from_raw(inner) });
+    let inner = unsafe { KBox::from_raw(inner) };
+    let count = inner.count;
+    drop(inner);
+    count.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// A device on a [`Bus`], carrying a `T`: added at creation, deleted when dropped.
@@ -512,10 +560,13 @@ impl<T: Node> Registration<T> {
                 // and the state `device_initialize()` expects.
                 dev: Opaque::new(unsafe { core::mem::zeroed() }),
                 ty: ty.clone(),
+                count: &bus.devices,
                 data,
             },
             GFP_KERNEL,
         )?;
+        // Counted from here: `release_callback` uncounts it, even on the error paths below.
+        bus.devices.fetch_add(1, Ordering::AcqRel);
         let inner = KBox::into_raw(inner);
         // SAFETY: `inner` is a valid allocation we own.
         let dev = Opaque::raw_get(unsafe { addr_of!((*inner).dev) });
@@ -566,6 +617,9 @@ impl<T: Node> Registration<T> {
     }
 
     /// A counted reference to the device, which keeps its `T` alive but not its registration.
+    ///
+    /// The last reference runs the driver's code (the `T`'s drop): drop every such reference
+    /// before the module unloads.
     pub fn device_ref(&self) -> ARef<Device> {
         self.device().into()
     }

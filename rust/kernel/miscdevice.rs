@@ -26,7 +26,7 @@ use crate::{
 };
 use core::{
     marker::{PhantomData, PhantomPinned},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicU8, Ordering},
 };
 
 /// The file operations of a misc device.
@@ -35,6 +35,9 @@ pub trait Operations: Send + Sync + Sized + 'static {
     type File: Send + Sync + 'static;
 
     /// Opens a file of the device whose registration carries `self`.
+    ///
+    /// Runs under the misc core's global mutex: it must not block for long, nor register or
+    /// deregister misc devices.
     fn open(&self) -> Result<Self::File>;
 
     /// Writes what `data` holds to the file; returns how many bytes were taken.
@@ -48,14 +51,16 @@ pub trait Operations: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// Once `ready` is true, `fops` holds `T`'s callbacks and its module, and is not written again.
+/// `fops` is written only by the thread that moved `state` from 0 to 1; once `state` is 2,
+/// `fops` holds `T`'s callbacks and its module, and is not written again.
 pub struct FileOps<T: Operations> {
     fops: Opaque<bindings::file_operations>,
-    ready: AtomicBool,
+    state: AtomicU8,
     _p: PhantomData<T>,
 }
 
-// SAFETY: `fops` is written once, in `init`, before `ready` is set; afterwards it is only read.
+// SAFETY: `fops` is written once, by the thread that claimed `state`, before `state` is 2;
+// afterwards it is only read.
 unsafe impl<T: Operations> Sync for FileOps<T> {}
 
 // SAFETY: As above.
@@ -66,7 +71,7 @@ impl<T: Operations> FileOps<T> {
     pub const fn new() -> Self {
         Self {
             fops: Opaque::uninit(),
-            ready: AtomicBool::new(false),
+            state: AtomicU8::new(0),
             _p: PhantomData,
         }
     }
@@ -74,7 +79,11 @@ impl<T: Operations> FileOps<T> {
     /// Makes the operations ready, owned by `module`. Call it once, at module initialisation,
     /// before any registration; later calls do nothing.
     pub fn init(&'static self, module: &'static ThisModule) {
-        if self.ready.load(Ordering::Acquire) {
+        if self
+            .state
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return;
         }
         // SAFETY: `file_operations` is a C struct for which all zeroes is a valid value.
@@ -84,11 +93,11 @@ impl<T: Operations> FileOps<T> {
         fops.release = Some(release_callback::<T>);
         fops.write = Some(write_callback::<T>);
         fops.llseek = Some(bindings::noop_llseek);
-        // SAFETY: Not ready, so no registration (and no file) uses `fops` yet, and module
-        // initialisation does not run concurrently with itself.
+        // SAFETY: We claimed `state`, and it was not ready, so no registration (and no file)
+        // uses `fops` yet and no other thread writes it.
         unsafe { self.fops.get().write(fops) };
         // INVARIANT: `fops` is complete.
-        self.ready.store(true, Ordering::Release);
+        self.state.store(2, Ordering::Release);
     }
 }
 
@@ -147,7 +156,7 @@ unsafe extern "C" fn write_callback<T: Operations>(
     // the file is released, after this call.
     let f = unsafe { <KBox<T::File> as ForeignOwnable>::borrow((*file).private_data) };
     let data = UserSlice::new(buf as UserPtr, count).reader();
-    match T::write(&f, data) {
+    match T::write(f, data) {
         // CAST: at most `count`, which the VFS bounds by `MAX_RW_COUNT`.
         Ok(n) => n.min(count) as isize,
         Err(e) => e.to_errno() as isize,
@@ -192,7 +201,7 @@ impl<T: Operations> Registration<T> {
         parent: &Device,
         data: T,
     ) -> Result<Pin<KBox<Self>>> {
-        if !fops.ready.load(Ordering::Acquire) {
+        if fops.state.load(Ordering::Acquire) != 2 {
             return Err(EINVAL);
         }
         let mut reg = KBox::pin(

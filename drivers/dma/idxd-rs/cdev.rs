@@ -13,12 +13,12 @@ use crate::{
     regs::{self, op_flag, opcode, WqCfg},
     Hw,
 };
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     capability::{self, Cap},
-    io, miscdevice,
+    io, miscdevice, new_spinlock,
     prelude::*,
-    sync::Arc,
+    sync::{Arc, SpinLock},
     uaccess::UserSliceReader,
 };
 
@@ -32,11 +32,15 @@ const PASID_PRIV_MASK: u64 = 0x800f_ffff;
 const USER_FORBIDDEN_FLAGS: u32 = op_flag::RCI;
 
 /// A WQ enabled for user space.
+#[pin_data]
 pub(crate) struct UserWq {
     hw: Arc<Hw>,
     pub(crate) id: u32,
     cfg: WqCfg,
-    enabled: AtomicBool,
+    /// Whether the WQ takes descriptors; held across each portal write, so that once it is
+    /// cleared no write reaches the WQ (which may be enabled for the kernel next).
+    #[pin]
+    enabled: SpinLock<bool>,
     /// Open files.
     clients: AtomicU32,
     /// Descriptors submitted.
@@ -45,21 +49,26 @@ pub(crate) struct UserWq {
 
 impl UserWq {
     pub(crate) fn new(hw: Arc<Hw>, id: u32, cfg: WqCfg) -> Result<Arc<Self>> {
-        Ok(Arc::new(
-            Self {
+        Arc::pin_init(
+            pin_init!(Self {
                 hw,
                 id,
                 cfg,
-                enabled: AtomicBool::new(false),
+                enabled <- new_spinlock!(false, "idxd::UserWq::enabled"),
                 clients: AtomicU32::new(0),
                 submitted: AtomicU32::new(0),
-            },
+            }),
             GFP_KERNEL,
-        )?)
+        )
     }
 
+    /// Starts or stops taking descriptors; stopping waits for a write in progress.
     pub(crate) fn set_enabled(&self, enabled: bool) {
-        self.enabled.store(enabled, Ordering::Release);
+        *self.enabled.lock() = enabled;
+    }
+
+    fn is_enabled(&self) -> bool {
+        *self.enabled.lock()
     }
 
     pub(crate) fn clients(&self) -> u32 {
@@ -77,10 +86,14 @@ impl UserWq {
         if flags & USER_FORBIDDEN_FLAGS != 0 || words[0] & PASID_PRIV_MASK != 0 {
             return Err(EINVAL);
         }
+        // A misaligned completion record confuses the device (as the C driver notes).
+        if words[1] % regs::COMP_RECORD_ALIGN as u64 != 0 {
+            return Err(EINVAL);
+        }
         if op == opcode::MEMMOVE || op == opcode::MEMFILL {
             // CAST: the transfer size is the low dword of the fifth qword.
             let size = u64::from(words[4] as u32);
-            if size > 1u64 << self.cfg.max_xfer_shift.max(1) {
+            if size > 1u64 << self.cfg.max_xfer_shift {
                 return Err(EINVAL);
             }
         }
@@ -89,7 +102,8 @@ impl UserWq {
     }
 
     fn submit(&self, words: &[u64; 8]) -> Result {
-        if !self.enabled.load(Ordering::Acquire) {
+        let enabled = self.enabled.lock();
+        if !*enabled {
             return Err(ENXIO);
         }
         // A dedicated WQ drops what it has no room for: refuse instead.
@@ -105,6 +119,7 @@ impl UserWq {
                 portals.try_write64(*w, base + i * 8)?;
             }
         }
+        drop(enabled);
         self.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -130,7 +145,7 @@ impl miscdevice::Operations for UserCdev {
             return Err(EPERM);
         }
         let wq = &self.0;
-        if !wq.enabled.load(Ordering::Acquire) {
+        if !wq.is_enabled() {
             return Err(ENXIO);
         }
         wq.clients.fetch_add(1, Ordering::Relaxed);

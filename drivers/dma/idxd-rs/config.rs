@@ -52,6 +52,7 @@ mod scmd {
     pub(crate) const WQ_ENABLED: u32 = 0x8000_0021;
     pub(crate) const DEV_DMA_ERR: u32 = 0x8002_0000;
     pub(crate) const WQ_NO_GRP: u32 = 0x8003_0000;
+    pub(crate) const WQ_NO_SVM: u32 = 0x8005_0000;
     pub(crate) const WQ_NO_NAME: u32 = 0x8004_0000;
     pub(crate) const WQ_RES_ALLOC_ERR: u32 = 0x8008_0000;
     pub(crate) const DMA_CHAN_ERR: u32 = 0x800a_0000;
@@ -171,14 +172,35 @@ fn cstring(args: core::fmt::Arguments<'_>) -> Result<CString> {
 /// Parses an unsigned integer as `kstrtoul(s, 0)`: decimal, `0x` hex or `0` octal.
 fn parse_u64(s: &str) -> Result<u64> {
     let s = s.trim();
-    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (h, 16)
-    } else if s.len() > 1 && s.starts_with('0') {
-        (&s[1..], 8)
-    } else {
-        (s, 10)
-    };
-    u64::from_str_radix(digits, radix).map_err(|_| EINVAL)
+    let (digits, radix): (&str, u32) =
+        if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            (h, 16)
+        } else if s.len() > 1 && s.starts_with('0') {
+            (&s[1..], 8)
+        } else {
+            (s, 10)
+        };
+    if digits.is_empty() {
+        return Err(EINVAL);
+    }
+    // By hand rather than `u64::from_str_radix`, whose panic path objtool does not know.
+    let mut v: u64 = 0;
+    for c in digits.bytes() {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return Err(EINVAL),
+        };
+        if u32::from(d) >= radix {
+            return Err(EINVAL);
+        }
+        v = v
+            .checked_mul(u64::from(radix))
+            .and_then(|v| v.checked_add(u64::from(d)))
+            .ok_or(ERANGE)?;
+    }
+    Ok(v)
 }
 
 fn parse_u32(s: &str) -> Result<u32> {
@@ -308,7 +330,9 @@ impl Shared {
     /// device is deleted (so unbound) by then.
     pub(crate) fn shut_down(&self) {
         self.ready.store(false, Ordering::Release);
-        drop(core::mem::take(&mut *self.wq_devs.lock()));
+        // Dropped outside the lock: the last reference releases the device.
+        let devs = core::mem::take(&mut *self.wq_devs.lock());
+        drop(devs);
         let ims = self.conf.lock().ims.take();
         drop(ims);
     }
@@ -426,6 +450,7 @@ impl Shared {
         } else {
             WqType::User
         };
+        // As the C driver: a WQ of another type or driver name is not this driver's (ENODEV).
         if w.ty != want {
             dev_warn!(
                 self.dev(),
@@ -434,10 +459,14 @@ impl Shared {
                 w.ty.name(),
                 driver
             );
-            return Err(self.fail(scmd::WQ_NO_DRV_NAME, EINVAL));
+            return Err(self.fail(scmd::WQ_NO_DRV_NAME, ENODEV));
         }
         if w.driver_name.as_slice() != driver.as_bytes() {
-            return Err(self.fail(scmd::WQ_NO_DRV_NAME, EINVAL));
+            return Err(self.fail(scmd::WQ_NO_DRV_NAME, ENODEV));
+        }
+        // Shared WQs take ENQCMD(S) with a PASID: without SVA the driver cannot use them.
+        if !w.dedicated {
+            return Err(self.fail(scmd::WQ_NO_SVM, EOPNOTSUPP));
         }
         if w.size == 0 {
             return Err(self.fail(scmd::WQ_NO_SIZE, EINVAL));
@@ -564,6 +593,8 @@ impl Shared {
         index: u32,
         irq: Pin<KBox<irq::ThreadedRegistration<WqIrq>>>,
     ) {
+        // No recovery from here on: it would enable the WQ again.
+        wq.retire();
         let handle = wq.int_handle();
         wq.set_enabled(false, 0);
         let _ = hw.cmd(cmd::DISABLE_WQ, cmd::wq_operand(wq.id));
@@ -1066,7 +1097,10 @@ impl Node {
                 wq.group = parse_group(input, hw.grpcap.num_groups())?;
             }
             attr::W_MODE => match input.trim() {
-                "dedicated" => wq.dedicated = true,
+                "dedicated" => {
+                    wq.dedicated = true;
+                    wq.threshold = 0;
+                }
                 "shared" if hw.wqcap.shared_mode() => wq.dedicated = false,
                 "shared" => return Err(EOPNOTSUPP),
                 _ => return Err(EINVAL),
@@ -1121,14 +1155,14 @@ impl Node {
             attr::W_DRIVER_NAME => wq.driver_name = copy_str(input.trim(), DRIVER_NAME_SIZE)?,
             attr::W_MAX_XFER => {
                 let v = parse_u64(input)?;
-                if v == 0 || v > hw.gencap.max_xfer_bytes() {
+                if v < 2 || v > hw.gencap.max_xfer_bytes() {
                     return Err(EINVAL);
                 }
                 wq.max_xfer_shift = order(v);
             }
             attr::W_MAX_BATCH => {
                 let v = parse_u64(input)?;
-                if v == 0 || v > u64::from(hw.gencap.max_batch_size()) {
+                if v < 2 || v > u64::from(hw.gencap.max_batch_size()) {
                     return Err(EINVAL);
                 }
                 wq.max_batch_shift = order(v);

@@ -12,9 +12,9 @@ use kernel::{
     dev_warn,
     dma::CoherentAllocation,
     dmaengine::{self, DmaAddr, PrepFlags, TxResult},
-    io, irq, new_spinlock,
+    io, irq, new_mutex, new_spinlock,
     prelude::*,
-    sync::{Arc, SpinLock},
+    sync::{Arc, Mutex, SpinLock},
 };
 
 /// The hardware part of a prepared descriptor: everything but the completion record and the
@@ -53,6 +53,12 @@ pub(crate) struct Wq {
     pub(crate) failed: AtomicU64,
     /// Whether a DMA engine client holds the channel.
     client: AtomicBool,
+    /// False once the WQ is being disabled for good; held across a recovery, so that
+    /// [`Wq::retire`] waits for one in progress and none starts after it.
+    #[pin]
+    live: Mutex<bool>,
+    /// Set with `live` cleared, for the paths that cannot sleep.
+    retired: AtomicBool,
 }
 
 const CR_WORDS: usize = regs::COMP_RECORD_SIZE / 8;
@@ -81,6 +87,8 @@ impl Wq {
                 completed: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 client: AtomicBool::new(false),
+                live <- new_mutex!(true, "idxd::Wq::live"),
+                retired: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -191,6 +199,10 @@ impl Wq {
     /// Recovers a halted WQ: completes its descriptors with errors, resets it and enables it
     /// again with its configuration.
     pub(crate) fn recover(&self) -> Result {
+        let live = self.live.lock();
+        if !*live {
+            return Ok(());
+        }
         let handle = {
             let mut st = self.state.lock();
             st.enabled = false;
@@ -210,7 +222,16 @@ impl Wq {
         }
         self.hw.cmd(cmd::ENABLE_WQ, self.id)?;
         self.set_enabled(true, handle);
+        drop(live);
         Ok(())
+    }
+
+    /// Marks the WQ as going away for good: no recovery runs any more once this returns, and
+    /// a channel a client kept no longer commands the hardware WQ.
+    pub(crate) fn retire(&self) {
+        let mut live = self.live.lock();
+        *live = false;
+        self.retired.store(true, Ordering::Release);
     }
 }
 
@@ -297,6 +318,11 @@ impl dmaengine::Channel for WqChan {
 
     fn terminate_all(&self) -> Result {
         let wq = &self.0;
+        // The hardware WQ may be enabled again for someone else by now.
+        if wq.retired.load(Ordering::Acquire) {
+            wq.reap(true);
+            return Err(ENODEV);
+        }
         wq.hw.cmd(cmd::ABORT_WQ, cmd::wq_operand(wq.id))?;
         wq.reap(true);
         Ok(())

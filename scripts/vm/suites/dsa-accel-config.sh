@@ -178,9 +178,13 @@ user_wq_bad() {
 	# flags byte 4 = 0x10: request a completion interrupt.
 	printf '\000\000\000\000\020\000\000\000' > /tmp/rci
 	dd if=/dev/zero bs=56 count=1 2>/dev/null >> /tmp/rci
-	! dd if=/tmp/rci of=/dev/dsa/wq0.1 bs=64 count=1 2>/dev/null
+	! dd if=/tmp/rci of=/dev/dsa/wq0.1 bs=64 count=1 2>/dev/null || return 1
+	# a completion record at 8, not 32-byte aligned.
+	printf '\000\000\000\000\000\000\000\000\010' > /tmp/cra
+	dd if=/dev/zero bs=55 count=1 2>/dev/null >> /tmp/cra
+	! dd if=/tmp/cra of=/dev/dsa/wq0.1 bs=64 count=1 2>/dev/null
 }
-check "user WQ: partial descriptors and completion interrupts are refused (EINVAL)" user_wq_bad
+check "user WQ: partial descriptors, completion interrupts, misaligned records refused" user_wq_bad
 
 check "disable-wq: both WQs disabled, the character device gone" \
 	sh -c "accel-config disable-wq dsa0/wq0.0 2>&1 | sed 's/^/# /'; accel-config disable-wq dsa0/wq0.1 2>&1 | sed 's/^/# /'; \
