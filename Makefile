@@ -13,7 +13,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -44,10 +44,19 @@ build: deps
 demo: build
 	@$(S)/lib/timed.sh vm-demo $(S)/vm/run.sh check $(S)/vm/demo.list
 
-# Host-side device-model tests first (seconds, no guest), then everything in the VM.
-check: build
+# Host-side device-model tests first (seconds, no guest), then everything in the VM, then
+# the DSA driver built in, on the second kernel (logs in out/builtin/).
+check: build builtin
 	@$(S)/lib/timed.sh qtest $(S)/qtest.sh
 	@$(S)/lib/timed.sh vm-check $(S)/vm/run.sh check $(S)/vm/suites.list
+	@IMS_KVARIANT=builtin IMS_OUT=$(CURDIR)/out/builtin \
+		$(S)/lib/timed.sh vm-builtin $(S)/vm/run.sh check $(S)/vm/builtin.list
+
+# The kernel variant with the DSA driver built in (scripts/config/builtin.config), from the
+# same source tree, after the main build: never two builds at once on two cores.
+builtin: build
+	@IMS_KVARIANT=builtin $(S)/lib/timed.sh kernel-builtin $(S)/kernel.sh
+	@IMS_KVARIANT=builtin $(S)/lib/timed.sh initramfs-builtin $(S)/initramfs.sh
 
 qtest: qemu
 	@$(S)/qtest.sh

@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the test VM's initramfs: busybox (static), our /init, the kernel's modules, our
-# kselftests, the guest-side suites, and Debian's accel-config with the libraries it links. Output: $IMS_CACHE/initramfs.cpio.gz. Rebuilt every
-# time (a few seconds); what goes in is listed above and nothing else.
+# kselftests, the guest-side suites, and Debian's accel-config with the libraries it links.
+# Output: $IMS_CACHE/initramfs.cpio.gz (initramfs-VARIANT.cpio.gz for IMS_KVARIANT, whose
+# kernel may have no selftests built). Rebuilt every time (a few seconds); what goes in is
+# listed above and nothing else.
 
 . "$(dirname "$0")/lib/common.sh"
 
-root=$IMS_CACHE/initramfs
-out=$IMS_CACHE/initramfs.cpio.gz
+root=$IMS_CACHE/initramfs$KSUFFIX
+out=$INITRAMFS
 
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,root,lib/modules,tests/suites,tests/selftests}
@@ -21,7 +23,9 @@ install -m 755 "$IMS_TOP/scripts/vm/init" "$root/init"
 cp -a "$KSTAGE"/modroot/lib/modules/* "$root/lib/modules/"
 cp "$IMS_TOP"/scripts/vm/lib.sh "$root/tests/"
 cp "$IMS_TOP"/scripts/vm/suites/*.sh "$root/tests/suites/"
-cp -a "$KSTAGE"/selftests/* "$root/tests/selftests/"
+if [ -d "$KSTAGE/selftests" ]; then
+	cp -a "$KSTAGE"/selftests/* "$root/tests/selftests/"
+fi
 echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
 
 # accel-config, unmodified from Debian, and what the dynamic loader needs to run it.

@@ -21,6 +21,22 @@ OVERLAY_DIRS=(Documentation drivers include kernel lib rust samples tools/testin
 FRAGMENT=$IMS_TOP/scripts/config/ims.config
 STATE=$KSRC/.ims
 
+# A variant's fragment overrides ims.config line by line: FRAGMENT becomes the merge.
+if [ -n "$IMS_KVARIANT" ]; then
+	variant=$IMS_TOP/scripts/config/$IMS_KVARIANT.config
+	[ -f "$variant" ] || die "no config fragment $variant for IMS_KVARIANT=$IMS_KVARIANT"
+	mkdir -p "$KOBJ"
+	syms=$(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p; s/^# \(CONFIG_[A-Za-z0-9_]*\) is not set/\1/p' "$variant")
+	{
+		grep -v -E "^(# )?($(echo "$syms" | paste -sd'|'))[= ]" "$FRAGMENT" || true
+		cat "$variant"
+	} > "$KOBJ/ims$KSUFFIX.config.tmp"
+	cmp -s "$KOBJ/ims$KSUFFIX.config.tmp" "$KOBJ/ims$KSUFFIX.config" 2>/dev/null ||
+		mv "$KOBJ/ims$KSUFFIX.config.tmp" "$KOBJ/ims$KSUFFIX.config"
+	rm -f "$KOBJ/ims$KSUFFIX.config.tmp"
+	FRAGMENT=$KOBJ/ims$KSUFFIX.config
+fi
+
 src_key() {
 	printf '%s %s\n' "$(dpkg-query -W -f='${Version}' linux-source-$KVER)" \
 		"$(stat -c '%s' "$KTARBALL")"
@@ -53,7 +69,7 @@ config() {
 
 	mkdir -p "$KOBJ"
 	key=$(hash_inputs "$FRAGMENT" "$STATE"/applied/*.patch 2>/dev/null || hash_inputs "$FRAGMENT")
-	if [ -f "$KOBJ/.config" ] && stamp_ok kconfig "$key"; then
+	if [ -f "$KOBJ/.config" ] && stamp_ok "kconfig$KSUFFIX" "$key"; then
 		return 0
 	fi
 	log "configuring the kernel (tinyconfig + $(basename "$FRAGMENT"))"
@@ -74,7 +90,7 @@ config() {
 		fi
 	done < "$FRAGMENT"
 	[ $bad = 0 ] || die "the config fragment was not applied as written (see above)"
-	stamp_set kconfig "$key"
+	stamp_set "kconfig$KSUFFIX" "$key"
 }
 
 build() {

@@ -14,8 +14,14 @@ IMS_JOBS=${IMS_JOBS:-$(nproc)}
 KVER=6.12
 KTARBALL=/usr/src/linux-source-$KVER.tar.xz
 KSRC=$IMS_CACHE/linux/src		# pristine + our patches + our overlay
-KOBJ=$IMS_CACHE/linux/obj		# O= build directory
-KSTAGE=$IMS_CACHE/linux/stage		# modules_install, headers, selftests
+# IMS_KVARIANT=NAME: a second kernel from the same source tree, configured with
+# scripts/config/NAME.config over ims.config, in its own O= and stage directories, with its
+# own initramfs (e.g. "builtin": the DSA driver built in).
+IMS_KVARIANT=${IMS_KVARIANT:-}
+KSUFFIX=${IMS_KVARIANT:+-$IMS_KVARIANT}
+KOBJ=$IMS_CACHE/linux/obj$KSUFFIX		# O= build directory
+KSTAGE=$IMS_CACHE/linux/stage$KSUFFIX		# modules_install, headers, selftests
+INITRAMFS=$IMS_CACHE/initramfs$KSUFFIX.cpio.gz
 
 QEMU_DIR=$IMS_CACHE/qemu
 QEMU_BIN=$QEMU_DIR/build/qemu-system-x86_64

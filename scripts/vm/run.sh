@@ -10,8 +10,8 @@
 # Logs of the last run: out/console.log (kernel), out/tap.log (tests), out/qemu.log.
 # Environment: IMS_VM_TIMEOUT (whole run, seconds, default 1500), IMS_VM_APPEND (extra
 # kernel parameters), IMS_VM_QEMU_ARGS (extra QEMU arguments, e.g. devices), IMS_OUT (log
-# directory instead of out/), IMS_VM_KERNEL and IMS_VM_INITRD (another kernel or initramfs,
-# e.g. a build with the DSA driver built in).
+# directory instead of out/), IMS_VM_KERNEL and IMS_VM_INITRD (another kernel or initramfs),
+# IMS_KVARIANT (boot that variant's kernel and initramfs, e.g. builtin: scripts/lib/common.sh).
 
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -20,7 +20,7 @@ out=${IMS_OUT:-$IMS_TOP/out}
 mkdir -p "$out"
 
 kernel=${IMS_VM_KERNEL:-$KOBJ/arch/x86/boot/bzImage}
-initrd=${IMS_VM_INITRD:-$IMS_CACHE/initramfs.cpio.gz}
+initrd=${IMS_VM_INITRD:-$INITRAMFS}
 [ -x "$QEMU_BIN" ] || die "no QEMU at $QEMU_BIN: run scripts/qemu.sh"
 [ -f "$kernel" ] || die "no kernel at $kernel: run scripts/kernel.sh"
 [ -f "$initrd" ] || die "no initramfs at $initrd: run scripts/initramfs.sh"

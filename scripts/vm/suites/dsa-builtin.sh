@@ -1,7 +1,8 @@
 # The Rust DSA driver built into the kernel (CONFIG_INTEL_IDXD_RS=y): it bound the emulated
-# DSA at boot, dmatest passes on its channels, and unbind/rebind cycles work. Skips when the
-# driver is a module (the make check kernel). Run it with a kernel built with the driver in,
-# e.g. IMS_VM_KERNEL=.../bzImage scripts/vm/run.sh check LIST.
+# DSA at boot, its WQs can be configured and enabled through sysfs, dmatest passes on their
+# channels, and unbind/rebind cycles work. Skips when the driver is a module. `make check`
+# runs it on its second kernel, which has the driver built in (IMS_KVARIANT=builtin,
+# scripts/vm/builtin.list).
 # timeout: 600
 . /tests/lib.sh
 echo "TAP version 13"
