@@ -29,3 +29,8 @@ struct dma_chan *rust_helper_dma_get_slave_channel(struct dma_chan *chan)
 {
 	return dma_get_slave_channel(chan);
 }
+
+void rust_helper_list_del(struct list_head *entry)
+{
+	list_del(entry);
+}

@@ -3,7 +3,8 @@
 //! DMA engine providers.
 //!
 //! A driver of a DMA controller registers a [`Registration`] with one [`Chan`] per hardware
-//! channel. Clients (`dmatest`, async_tx, any `dma_request_chan()` user) then prepare
+//! channel, or adds channels to it later, one at a time ([`Registration::add_chan`]), as
+//! they come and go (a DSA work queue is a channel while it is enabled). Clients (`dmatest`, async_tx, any `dma_request_chan()` user) then prepare
 //! descriptors through the driver's [`Channel`] methods, submit them, and are called back when
 //! the driver completes them with [`Desc::complete`].
 //!
@@ -22,7 +23,7 @@ use crate::{
     error::{from_result, to_result},
     prelude::*,
     sync::LockClassKey,
-    sync::{Arc, SpinLock},
+    sync::{Arc, Mutex, SpinLock},
     types::Opaque,
     workqueue::{self, impl_has_work, Work, WorkItem},
 };
@@ -37,6 +38,10 @@ use core::{
 // instantiating module's copy of the name, which lockdep reports.
 static CHAN_LOCK_CLASS: (&CStr, &LockClassKey) = (
     crate::c_str!("dmaengine::Chan::lock"),
+    crate::static_lock_class!(),
+);
+static DYN_CHANS_CLASS: (&CStr, &LockClassKey) = (
+    crate::c_str!("dmaengine::DmaDevice::dyn_chans"),
     crate::static_lock_class!(),
 );
 static FREE_WORK_CLASS: (&CStr, &LockClassKey) = (
@@ -382,13 +387,17 @@ impl<T: Channel> Chan<T> {
 /// # Invariants
 ///
 /// `dma` is initialized by [`Registration::new`] and its `channels` list holds the `chan` of
-/// every element of `chans`.
+/// every element of `chans`, and of each element of `dyn_chans` whose [`DynChan`] lives.
 #[pin_data]
 #[repr(C)]
 struct DmaDevice<T> {
     #[pin]
     dma: Opaque<bindings::dma_device>,
     chans: KVec<Pin<KBox<Chan<T>>>>,
+    /// Every channel added by [`Registration::add_chan`], removed or not: a client may use a
+    /// removed channel until it lets it go, so the memory lives as long as the device.
+    #[pin]
+    dyn_chans: Mutex<KVec<Pin<KBox<Chan<T>>>>>,
     /// Frees the device after the DMA engine core released it (see [`release_callback`]).
     #[pin]
     free_work: Work<DmaDevice<T>>,
@@ -470,6 +479,7 @@ impl<T: Channel> Registration<T> {
                 // SAFETY: All zeroes is a valid `dma_device`: no callbacks, no channels.
                 dma: Opaque::new(unsafe { core::mem::zeroed() }),
                 chans: boxed,
+                dyn_chans <- Mutex::new(KVec::new(), DYN_CHANS_CLASS.0, DYN_CHANS_CLASS.1),
                 free_work <- Work::new(FREE_WORK_CLASS.0, FREE_WORK_CLASS.1),
                 _pin: PhantomPinned,
             }),
@@ -523,9 +533,86 @@ impl<T: Channel> Registration<T> {
         Ok(Self { dev: this })
     }
 
-    /// The channels, in registration order.
+    /// The channels given to [`Registration::new`], in registration order.
     pub fn chans(&self) -> impl Iterator<Item = &T> {
         self.dev.chans.iter().map(|c| &c.inner)
+    }
+
+    /// Adds the channel `inner` to the registered device
+    /// (`dma_async_device_channel_register()`); it is removed when the returned [`DynChan`]
+    /// is dropped.
+    ///
+    /// As in the C drivers that add channels at run time (idxd), the channel joins the
+    /// device's channel list without the DMA engine core's list mutex, which the core does not
+    /// export: do not add or remove channels while clients may be requesting channels of this
+    /// device through the generic `dma_request_chan()` path of another thread. Adding a
+    /// channel from a driver's own configuration path (a sysfs-triggered bind) is the intended
+    /// use.
+    pub fn add_chan(&self, inner: T) -> Result<DynChan<T>> {
+        let chan = KBox::pin_init(Chan::new(inner), GFP_KERNEL)?;
+        let dma = self.dev.dma.get();
+        let c = chan.chan.get();
+        {
+            let mut list = self.dev.dyn_chans.lock();
+            list.push(chan, GFP_KERNEL)?;
+        }
+        // SAFETY: `c` is the `dma_chan` of a channel pinned in `dyn_chans`, which lives as long
+        // as the device; `dma` is registered (type invariant), so its channel list is
+        // initialised.
+        unsafe {
+            (*c).device = dma;
+            bindings::list_add_tail(
+                addr_of_mut!((*c).device_node),
+                addr_of_mut!((*dma).channels),
+            );
+        }
+        // SAFETY: As above; a NULL name makes the core name it `dma<N>chan<M>`.
+        let ret = to_result(unsafe {
+            bindings::dma_async_device_channel_register(dma, c, core::ptr::null())
+        });
+        if let Err(e) = ret {
+            // SAFETY: The channel is on the list (added above) and not registered.
+            unsafe { bindings::list_del(addr_of_mut!((*c).device_node)) };
+            return Err(e);
+        }
+        // INVARIANT: `c` is a registered channel of `self.dev`, on its list.
+        Ok(DynChan {
+            dev: self.dev.clone(),
+            chan: c,
+        })
+    }
+}
+
+/// A channel added to a registered DMA device with [`Registration::add_chan`]: dropping it
+/// removes the channel (`dma_async_device_channel_unregister()`).
+///
+/// # Invariants
+///
+/// `chan` is the `dma_chan` of a `Chan<T>` in `dev.dyn_chans`, on the device's channel list,
+/// and registered with the core unless the device was unregistered first (which unregisters
+/// its channels).
+pub struct DynChan<T: Channel> {
+    dev: Arc<DmaDevice<T>>,
+    chan: *mut bindings::dma_chan,
+}
+
+// SAFETY: `DynChan` only unregisters its channel, which the core serialises; `T` is
+// `Send + Sync`.
+unsafe impl<T: Channel> Send for DynChan<T> {}
+
+// SAFETY: `DynChan` has no `&self` methods that touch the channel.
+unsafe impl<T: Channel> Sync for DynChan<T> {}
+
+impl<T: Channel> Drop for DynChan<T> {
+    fn drop(&mut self) {
+        let dma = self.dev.dma.get();
+        // SAFETY: `chan` is a channel of `dma` (type invariant); unregistering it again after
+        // the device was unregistered does nothing (`chan->local` is NULL by then). The memory
+        // of both lives on in `self.dev` for clients that still hold the channel.
+        unsafe {
+            bindings::dma_async_device_channel_unregister(dma, self.chan);
+            bindings::list_del(addr_of_mut!((*self.chan).device_node));
+        }
     }
 }
 

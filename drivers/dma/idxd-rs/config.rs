@@ -50,7 +50,6 @@ mod scmd {
     pub(crate) const DEV_ENABLED: u32 = 0x8000_0010;
     pub(crate) const DEV_NOT_ENABLED: u32 = 0x8000_0020;
     pub(crate) const WQ_ENABLED: u32 = 0x8000_0021;
-    pub(crate) const DEV_DMA_ERR: u32 = 0x8002_0000;
     pub(crate) const WQ_NO_GRP: u32 = 0x8003_0000;
     pub(crate) const WQ_NO_SVM: u32 = 0x8005_0000;
     pub(crate) const WQ_NO_NAME: u32 = 0x8004_0000;
@@ -97,7 +96,7 @@ enum Active {
     /// Bound to `dmaengine`: a DMA engine channel completing on an IMS vector.
     Kernel {
         wq: Arc<Wq>,
-        dma: dmaengine::Registration<WqChan>,
+        chan: dmaengine::DynChan<WqChan>,
         irq: Pin<KBox<irq::ThreadedRegistration<WqIrq>>>,
         index: u32,
     },
@@ -132,6 +131,9 @@ struct WqConf {
 struct Conf {
     /// The IMS domain, from probe until unbind.
     ims: Option<Pin<KBox<ImsDomain<DsaIms>>>>,
+    /// The DMA engine device, from probe until unbind: each enabled kernel WQ is one of its
+    /// channels, `dma<K>chan<M>`.
+    dma: Option<dmaengine::Registration<WqChan>>,
     enabled: bool,
     rdbuf_limit: u16,
     groups: KVec<GroupConf>,
@@ -260,6 +262,8 @@ impl Shared {
         id: u32,
         ims: Pin<KBox<ImsDomain<DsaIms>>>,
     ) -> Result<Arc<Self>> {
+        let caps = dmaengine::Caps::MEMCPY | dmaengine::Caps::MEMSET | dmaengine::Caps::INTERRUPT;
+        let dma = dmaengine::Registration::new(hw.dev(), caps, KVec::new(), GFP_KERNEL)?;
         let nwqs = hw.wqcap.num_wqs() as usize;
         // WQs are dedicated unless the device has only shared ones.
         let dedicated = hw.wqcap.dedicated_mode() || !hw.wqcap.shared_mode();
@@ -303,6 +307,7 @@ impl Shared {
                 ready: AtomicBool::new(false),
                 conf <- new_mutex!(Conf {
                     ims: Some(ims),
+                    dma: Some(dma),
                     enabled: false,
                     rdbuf_limit: 0,
                     groups,
@@ -333,7 +338,11 @@ impl Shared {
         // Dropped outside the lock: the last reference releases the device.
         let devs = core::mem::take(&mut *self.wq_devs.lock());
         drop(devs);
-        let ims = self.conf.lock().ims.take();
+        let (dma, ims) = {
+            let mut c = self.conf.lock();
+            (c.dma.take(), c.ims.take())
+        };
+        drop(dma);
         drop(ims);
     }
 
@@ -440,7 +449,7 @@ impl Shared {
         if !c.enabled {
             return Err(self.fail(scmd::DEV_NOT_ENABLED, ENXIO));
         }
-        let Conf { ims, wqs, .. } = &mut *c;
+        let Conf { ims, dma, wqs, .. } = &mut *c;
         let w = &mut wqs[id];
         if w.active.is_some() {
             return Err(self.fail(scmd::WQ_ENABLED, EBUSY));
@@ -478,13 +487,14 @@ impl Shared {
             return Err(self.fail(scmd::WQ_NO_NAME, EINVAL));
         }
         let ims = ims.as_ref().ok_or(ENODEV)?;
+        let dma = dma.as_ref().ok_or(ENODEV)?;
         let cfg = w.hw_cfg(true);
         // CAST: WQ indices are below `WqCap::num_wqs`, an 8-bit field.
         let wq_id = id as u32;
         hw.write_wqcfg(wq_id, cfg)?;
 
         let active = match want {
-            WqType::Kernel => Self::enable_kernel_wq(self, ims, wq_id, cfg)?,
+            WqType::Kernel => Self::enable_kernel_wq(self, ims, dma, wq_id, cfg)?,
             _ => {
                 let uwq = UserWq::new(hw.clone(), wq_id, cfg)?;
                 hw.cmd(cmd::ENABLE_WQ, wq_id)?;
@@ -517,7 +527,13 @@ impl Shared {
 
     /// Enables a kernel WQ on a fresh IMS vector carrying the device's default cookie, and
     /// registers its DMA engine channel.
-    fn enable_kernel_wq(&self, ims: &ImsDomain<DsaIms>, id: u32, cfg: WqCfg) -> Result<Active> {
+    fn enable_kernel_wq(
+        &self,
+        ims: &ImsDomain<DsaIms>,
+        dma: &dmaengine::Registration<WqChan>,
+        id: u32,
+        cfg: WqCfg,
+    ) -> Result<Active> {
         let hw = &self.hw;
         let wq = Wq::new(hw, id, cfg).map_err(|e| self.fail(scmd::WQ_RES_ALLOC_ERR, e))?;
         let map = ims
@@ -564,22 +580,16 @@ impl Shared {
             return Err(e);
         }
 
-        let caps = dmaengine::Caps::MEMCPY | dmaengine::Caps::MEMSET | dmaengine::Caps::INTERRUPT;
-        let mut chans = KVec::new();
-        if let Err(e) = chans.push(WqChan(wq.clone()), GFP_KERNEL) {
-            Self::stop_kernel_wq(hw, ims, &wq, map.index, irq);
-            return Err(self.fail(scmd::DMA_CHAN_ERR, e.into()));
-        }
-        match dmaengine::Registration::new(hw.dev(), caps, chans, GFP_KERNEL) {
-            Ok(dma) => Ok(Active::Kernel {
+        match dma.add_chan(WqChan(wq.clone())) {
+            Ok(chan) => Ok(Active::Kernel {
                 wq,
-                dma,
+                chan,
                 irq,
                 index: map.index,
             }),
             Err(e) => {
                 Self::stop_kernel_wq(hw, ims, &wq, map.index, irq);
-                Err(self.fail(scmd::DEV_DMA_ERR, e))
+                Err(self.fail(scmd::DMA_CHAN_ERR, e))
             }
         }
     }
@@ -613,12 +623,12 @@ impl Shared {
         match active {
             Active::Kernel {
                 wq,
-                dma,
+                chan,
                 irq,
                 index,
             } => {
                 // Clients lose the channel first, then the WQ drains.
-                drop(dma);
+                drop(chan);
                 self.active.lock()[id] = None;
                 if let Some(ims) = ims.as_ref() {
                     Self::stop_kernel_wq(&self.hw, ims, &wq, index, irq);
