@@ -56,6 +56,7 @@ mod scmd {
     pub(crate) const WQ_RES_ALLOC_ERR: u32 = 0x8008_0000;
     pub(crate) const DMA_CHAN_ERR: u32 = 0x800a_0000;
     pub(crate) const CDEV_ERR: u32 = 0x800b_0000;
+    pub(crate) const WQ_NONE_CONFIGURED: u32 = 0x800d_0000;
     pub(crate) const WQ_NO_SIZE: u32 = 0x800e_0000;
     pub(crate) const WQ_IRQ_ERR: u32 = 0x8010_0000;
     pub(crate) const WQ_NO_DRV_NAME: u32 = 0x8020_0000;
@@ -331,8 +332,8 @@ impl Shared {
         self.ready.store(true, Ordering::Release);
     }
 
-    /// Stops binding, and lets go of the IMS domain: the instance is going away. Every bus
-    /// device is deleted (so unbound) by then.
+    /// Stops binding, and lets go of the DMA engine device and the IMS domain: the instance
+    /// is going away. Every bus device is deleted (so unbound) by then.
     pub(crate) fn shut_down(&self) {
         self.ready.store(false, Ordering::Release);
         // Dropped outside the lock: the last reference releases the device.
@@ -396,6 +397,19 @@ impl Shared {
             if let Some(g) = g {
                 grps[*g as usize].add_engine(e);
             }
+        }
+        // As the C driver: something to run, and an engine for every group that has work.
+        if grps.iter().all(|g| g.wqs == [0; 4]) {
+            return Err(self.fail(scmd::WQ_NONE_CONFIGURED, EINVAL));
+        }
+        if let Some(g) = grps.iter().position(|g| g.wqs != [0; 4] && g.engines == 0) {
+            dev_warn!(
+                self.dev(),
+                "dsa{}: group{}.{g} has WQs but no engine\n",
+                self.id,
+                self.id
+            );
+            return Err(self.fail(scmd::WQ_NO_GRP, EINVAL));
         }
 
         hw.write_gencfg(c.rdbuf_limit)?;

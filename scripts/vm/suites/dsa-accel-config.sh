@@ -9,11 +9,11 @@
 . /tests/lib.sh
 
 echo "TAP version 13"
-echo "1..18"
+echo "1..19"
 
 dev=$(find_pci 0x8086 0x0b25)
 if [ -z "$dev" ] || ! command -v accel-config > /dev/null; then
-	for i in $(seq 18); do echo "ok $i # SKIP no 8086:0b25 device or no accel-config"; done
+	for i in $(seq 19); do echo "ok $i # SKIP no 8086:0b25 device or no accel-config"; done
 	exit 0
 fi
 bdf=${dev##*/}
@@ -138,6 +138,14 @@ config_cmds() {
 }
 check "config-engine, config-wq: accel-config sets single attributes" config_cmds
 check "enable-wq before the device: refused" sh -c '! echo wq0.0 > /sys/bus/dsa/drivers/dmaengine/bind 2>/dev/null'
+# A group with work but no engine cannot run it: enabling the device is refused, and says so.
+no_engine() {
+	echo 4 > $s/wq0.3/size && echo 2 > $s/wq0.3/group_id || return 1
+	! echo dsa0 > /sys/bus/dsa/drivers/idxd/bind 2>/dev/null &&
+		is $s/dsa0/state disabled && is $s/dsa0/cmd_status 0x80030000 &&
+		echo -1 > $s/wq0.3/group_id && echo 0 > $s/wq0.3/size && echo 0 > $s/dsa0/cmd_status
+}
+check "enable-device with a group of WQs but no engine: refused (cmd_status WQ_NO_GRP)" no_engine
 
 check "enable-device: dsa0 enabled" sh -c "accel-config enable-device dsa0 2>&1 | sed 's/^/# /'; \
 	[ \"\$(cat $s/dsa0/state)\" = enabled ]"
