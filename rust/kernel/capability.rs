@@ -19,8 +19,19 @@ impl Cap {
 
 /// Whether the current task has `cap` in its effective set, for the initial user namespace
 /// (`capable()`); records its use (`PF_SUPERPRIV`) when it does.
+///
+/// Without `CONFIG_MULTIUSER` every task has every capability, as in C.
 pub fn capable(cap: Cap) -> bool {
-    // SAFETY: `capable()` only reads the current task's credentials; any value is checked.
-    // CAST: capability numbers are below 64.
-    unsafe { bindings::capable(cap.0 as crate::ffi::c_int) }
+    #[cfg(CONFIG_MULTIUSER)]
+    {
+        // SAFETY: `capable()` only reads the current task's credentials; any value is
+        // checked.
+        // CAST: capability numbers are below 64.
+        unsafe { bindings::capable(cap.0 as crate::ffi::c_int) }
+    }
+    #[cfg(not(CONFIG_MULTIUSER))]
+    {
+        let _ = cap;
+        true
+    }
 }

@@ -16,7 +16,7 @@ use crate::{
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     capability::{self, Cap},
-    io, miscdevice, new_spinlock,
+    dev_warn, io, miscdevice, new_spinlock,
     prelude::*,
     sync::{Arc, SpinLock},
     uaccess::UserSliceReader,
@@ -30,6 +30,8 @@ pub(crate) static FOPS: miscdevice::FileOps<UserCdev> = miscdevice::FileOps::new
 const PASID_PRIV_MASK: u64 = 0x800f_ffff;
 /// Flags a user descriptor may not carry: a completion interrupt (the WQ has no vector).
 const USER_FORBIDDEN_FLAGS: u32 = op_flag::RCI;
+/// How many refused descriptors are logged per enablement of a WQ.
+const REFUSED_LOG_BURST: u32 = 10;
 
 /// A WQ enabled for user space.
 #[pin_data]
@@ -45,6 +47,8 @@ pub(crate) struct UserWq {
     clients: AtomicU32,
     /// Descriptors submitted.
     pub(crate) submitted: AtomicU32,
+    /// Descriptors refused.
+    refused: AtomicU32,
 }
 
 impl UserWq {
@@ -57,6 +61,7 @@ impl UserWq {
                 enabled <- new_spinlock!(false, "idxd::UserWq::enabled"),
                 clients: AtomicU32::new(0),
                 submitted: AtomicU32::new(0),
+                refused: AtomicU32::new(0),
             }),
             GFP_KERNEL,
         )
@@ -75,30 +80,53 @@ impl UserWq {
         self.clients.load(Ordering::Relaxed)
     }
 
-    /// Checks one user descriptor and returns it as the portal takes it.
-    fn check(&self, mut words: [u64; 8]) -> Result<[u64; 8]> {
+    /// Checks one user descriptor and returns it as the portal takes it, or why not.
+    fn check(&self, mut words: [u64; 8]) -> core::result::Result<[u64; 8], &'static str> {
         // CAST: the opcode is the top byte of the first dword; flags its low 24 bits.
         let op = (words[0] >> 56) as u8;
         let flags = ((words[0] >> 32) as u32) & op_flag::MASK;
         if !self.hw.opcap.supports(op) || op == opcode::BATCH {
-            return Err(EINVAL);
+            return Err("opcode not supported");
         }
-        if flags & USER_FORBIDDEN_FLAGS != 0 || words[0] & PASID_PRIV_MASK != 0 {
-            return Err(EINVAL);
+        if flags & USER_FORBIDDEN_FLAGS != 0 {
+            return Err("completion interrupt requested");
+        }
+        if words[0] & PASID_PRIV_MASK != 0 {
+            return Err("PASID or privilege set");
         }
         // A misaligned completion record confuses the device (as the C driver notes).
         if words[1] % regs::COMP_RECORD_ALIGN as u64 != 0 {
-            return Err(EINVAL);
+            return Err("misaligned completion record");
         }
         if op == opcode::MEMMOVE || op == opcode::MEMFILL {
             // CAST: the transfer size is the low dword of the fifth qword.
             let size = u64::from(words[4] as u32);
             if size > 1u64 << self.cfg.max_xfer_shift {
-                return Err(EINVAL);
+                return Err("transfer larger than max_transfer_size");
             }
         }
         words[0] &= !PASID_PRIV_MASK;
         Ok(words)
+    }
+
+    /// Logs why a descriptor was refused, for the first [`REFUSED_LOG_BURST`] refusals of
+    /// this enablement; later ones are only counted.
+    fn refused(&self, why: &str) -> Error {
+        let n = self.refused.fetch_add(1, Ordering::Relaxed);
+        if n < REFUSED_LOG_BURST {
+            dev_warn!(
+                self.hw.dev(),
+                "wq{}: user descriptor refused: {why}\n",
+                self.id
+            );
+        } else if n == REFUSED_LOG_BURST {
+            dev_warn!(
+                self.hw.dev(),
+                "wq{}: further refusals are not logged\n",
+                self.id
+            );
+        }
+        EINVAL
     }
 
     fn submit(&self, words: &[u64; 8]) -> Result {
@@ -168,7 +196,10 @@ impl miscdevice::Operations for UserCdev {
                 b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
                 *w = u64::from_le_bytes(b);
             }
-            let res = wq.check(words).and_then(|words| wq.submit(&words));
+            let res = wq
+                .check(words)
+                .map_err(|why| wq.refused(why))
+                .and_then(|words| wq.submit(&words));
             match res {
                 Ok(()) => done += regs::DESC_SIZE,
                 // What went before is submitted: report it, the caller retries the rest.

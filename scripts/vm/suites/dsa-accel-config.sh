@@ -205,7 +205,9 @@ user_wq_bad() {
 	# a completion record at 8, not 32-byte aligned.
 	printf '\000\000\000\000\000\000\000\000\010' > /tmp/cra
 	dd if=/dev/zero bs=55 count=1 2>/dev/null >> /tmp/cra
-	! dd if=/tmp/cra of=/dev/dsa/wq0.1 bs=64 count=1 2>/dev/null
+	! dd if=/tmp/cra of=/dev/dsa/wq0.1 bs=64 count=1 2>/dev/null || return 1
+	dmesg | grep 'user descriptor refused' | sed 's/^/# /'
+	dmesg | grep -q 'user descriptor refused: misaligned completion record'
 }
 check "user WQ: partial descriptors, completion interrupts, misaligned records refused" user_wq_bad
 
