@@ -233,6 +233,24 @@ fn parse_group(s: &str, max: u32) -> Result<Option<u32>> {
     Ok(Some(g))
 }
 
+/// Parses a boolean that may be true only if the device has the feature (`EOPNOTSUPP`).
+fn parse_feature(s: &str, supported: bool) -> Result<bool> {
+    let v = parse_bool(s)?;
+    if v && !supported {
+        return Err(EOPNOTSUPP);
+    }
+    Ok(v)
+}
+
+/// Parses a size from 2 to `max` and returns log2 of it rounded up to a power of two.
+fn parse_size(s: &str, max: u64) -> Result<u8> {
+    let v = parse_u64(s)?;
+    if v < 2 || v > max {
+        return Err(EINVAL);
+    }
+    Ok(order(v))
+}
+
 /// Log2 of `n` rounded up to a power of two.
 fn order(n: u64) -> u8 {
     // CAST: at most 64.
@@ -1148,13 +1166,7 @@ impl Node {
                 // CAST: at most `MAX_PRIORITY`.
                 wq.priority = v as u8;
             }
-            attr::W_BOF => {
-                let v = parse_bool(input)?;
-                if v && !hw.gencap.block_on_fault() {
-                    return Err(EOPNOTSUPP);
-                }
-                wq.bof = v;
-            }
+            attr::W_BOF => wq.bof = parse_feature(input, hw.gencap.block_on_fault())?,
             attr::W_THRESHOLD => {
                 let v = parse_u32(input)?;
                 if v > u32::from(wq.size) {
@@ -1177,33 +1189,15 @@ impl Node {
             }
             attr::W_NAME => wq.name = copy_str(input, WQ_NAME_SIZE)?,
             attr::W_DRIVER_NAME => wq.driver_name = copy_str(input.trim(), DRIVER_NAME_SIZE)?,
-            attr::W_MAX_XFER => {
-                let v = parse_u64(input)?;
-                if v < 2 || v > hw.gencap.max_xfer_bytes() {
-                    return Err(EINVAL);
-                }
-                wq.max_xfer_shift = order(v);
-            }
+            attr::W_MAX_XFER => wq.max_xfer_shift = parse_size(input, hw.gencap.max_xfer_bytes())?,
             attr::W_MAX_BATCH => {
-                let v = parse_u64(input)?;
-                if v < 2 || v > u64::from(hw.gencap.max_batch_size()) {
-                    return Err(EINVAL);
-                }
-                wq.max_batch_shift = order(v);
+                wq.max_batch_shift = parse_size(input, u64::from(hw.gencap.max_batch_size()))?
             }
             attr::W_ATS_DISABLE => {
-                let v = parse_bool(input)?;
-                if v && !hw.wqcap.wq_ats_support() {
-                    return Err(EOPNOTSUPP);
-                }
-                wq.ats_disable = v;
+                wq.ats_disable = parse_feature(input, hw.wqcap.wq_ats_support())?
             }
             attr::W_PRS_DISABLE => {
-                let v = parse_bool(input)?;
-                if v && !hw.wqcap.wq_prs_support() {
-                    return Err(EOPNOTSUPP);
-                }
-                wq.prs_disable = v;
+                wq.prs_disable = parse_feature(input, hw.wqcap.wq_prs_support())?
             }
             _ => return Err(EACCES),
         }
