@@ -543,7 +543,7 @@ impl Shared {
                     Ok(cdev) => Active::User { wq: uwq, cdev },
                     Err(e) => {
                         uwq.set_enabled(false);
-                        let _ = hw.cmd(cmd::DISABLE_WQ, cmd::wq_operand(wq_id));
+                        hw.disable_wq(wq_id);
                         return Err(self.fail(scmd::CDEV_ERR, e));
                     }
                 }
@@ -639,7 +639,7 @@ impl Shared {
         wq.retire();
         let handle = wq.int_handle();
         wq.set_enabled(false, 0);
-        let _ = hw.cmd(cmd::DISABLE_WQ, cmd::wq_operand(wq.id));
+        hw.disable_wq(wq.id);
         wq.reap(true);
         drop(irq);
         hw.release_vector(ims, index, handle);
@@ -676,7 +676,7 @@ impl Shared {
             Active::User { wq, cdev } => {
                 drop(cdev);
                 wq.set_enabled(false);
-                let _ = self.hw.cmd(cmd::DISABLE_WQ, cmd::wq_operand(wq.id));
+                self.hw.disable_wq(wq.id);
                 dev_info!(self.dev(), "wq{}.{id} disabled\n", self.id);
             }
         }

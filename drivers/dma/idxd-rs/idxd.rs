@@ -156,6 +156,20 @@ impl Hw {
         }
     }
 
+    /// Disables WQ `wq`, which drains it. If the device refuses or times out, the WQ's queue is
+    /// aborted and the WQ reset, so that it ends disabled either way.
+    fn disable_wq(&self, wq: u32) {
+        let op = cmd::wq_operand(wq);
+        if self.cmd(cmd::DISABLE_WQ, op).is_err() {
+            dev_warn!(
+                self.dev(),
+                "wq{wq}: disable failed, aborting and resetting it\n"
+            );
+            let _ = self.cmd(cmd::ABORT_WQ, op);
+            let _ = self.cmd(cmd::RESET_WQ, op);
+        }
+    }
+
     fn set_cmd_status(&self, status: u32) {
         self.cmd_status.store(status, Ordering::Relaxed);
     }
