@@ -2,6 +2,7 @@
 
 #include <linux/dmaengine.h>
 #include <linux/list.h>
+#include <linux/rculist.h>
 
 void rust_helper_dma_descriptor_unmap(struct dma_async_tx_descriptor *tx)
 {
@@ -30,7 +31,12 @@ struct dma_chan *rust_helper_dma_get_slave_channel(struct dma_chan *chan)
 	return dma_get_slave_channel(chan);
 }
 
-void rust_helper_list_del(struct list_head *entry)
+void rust_helper_list_add_tail_rcu(struct list_head *new, struct list_head *head)
 {
-	list_del(entry);
+	list_add_tail_rcu(new, head);
+}
+
+void rust_helper_list_del_rcu(struct list_head *entry)
+{
+	list_del_rcu(entry);
 }

@@ -18,7 +18,7 @@ impl Cap {
 }
 
 /// Whether the current task has `cap` in its effective set, for the initial user namespace
-/// (`capable()`); records its use (`PF_SUPERPRIV`) when it does.
+/// (`capable()`); with `CONFIG_MULTIUSER`, records its use (`PF_SUPERPRIV`) when it does.
 ///
 /// Without `CONFIG_MULTIUSER` every task has every capability, as in C.
 pub fn capable(cap: Cap) -> bool {

@@ -3,8 +3,8 @@
 //! DMA engine providers.
 //!
 //! A driver of a DMA controller registers a [`Registration`] with one [`Chan`] per hardware
-//! channel, or adds channels to it later, one at a time ([`Registration::add_chan`]), as
-//! they come and go (a DSA work queue is a channel while it is enabled). Clients (`dmatest`, async_tx, any `dma_request_chan()` user) then prepare
+//! channel, or adds channels to it later, one at a time ([`Registration::add_chan`]), as they
+//! come and go (a DSA work queue is a channel while it is enabled). Clients (`dmatest`, async_tx, any `dma_request_chan()` user) then prepare
 //! descriptors through the driver's [`Channel`] methods, submit them, and are called back when
 //! the driver completes them with [`Desc::complete`].
 //!
@@ -382,22 +382,53 @@ impl<T: Channel> Chan<T> {
     }
 }
 
+/// The channels added to a device at run time.
+///
+/// A client may use a removed channel until it lets it go, so every channel added stays here,
+/// removed or not, as long as the device.
+struct DynChans<T> {
+    /// Each channel, and whether it is live: registered with the core and on the device's
+    /// list.
+    chans: KVec<(Pin<KBox<Chan<T>>>, bool)>,
+    /// Set when the [`Registration`] removed every live channel and unregistered the device.
+    unregistered: bool,
+}
+
+/// Takes the live dynamic channel `chan` off `dma`: off the list first, so that the core's
+/// list walkers (under its list mutex, or RCU) are done with it before it is unregistered.
+///
+/// # Safety
+///
+/// `chan` is a live dynamic channel of the registered device `dma`, and the caller holds the
+/// device's `dyn_chans` lock.
+unsafe fn remove_dyn_chan(dma: *mut bindings::dma_device, chan: *mut bindings::dma_chan) {
+    // SAFETY: `chan` is on `dma`'s list (function safety requirement); walkers that already
+    // stand on it may go on to the next entry, which `list_del_rcu` leaves in place.
+    unsafe { bindings::list_del_rcu(addr_of_mut!((*chan).device_node)) };
+    // SAFETY: Waits for the RCU walkers (`dma_issue_pending_all()`).
+    unsafe { bindings::synchronize_rcu() };
+    // The walkers under the list mutex.
+    list_mutex_barrier();
+    // SAFETY: `chan` is registered (function safety requirement) and no longer listed.
+    unsafe { bindings::dma_async_device_channel_unregister(dma, chan) };
+}
+
 /// The DMA device of a [`Registration`]: the C `struct dma_device` and the channels.
 ///
 /// # Invariants
 ///
 /// `dma` is initialized by [`Registration::new`] and its `channels` list holds the `chan` of
-/// every element of `chans`, and of each element of `dyn_chans` whose [`DynChan`] lives.
+/// every element of `chans`, and of each element of `dyn_chans` marked live (which is
+/// registered with the core too).
 #[pin_data]
 #[repr(C)]
 struct DmaDevice<T> {
     #[pin]
     dma: Opaque<bindings::dma_device>,
     chans: KVec<Pin<KBox<Chan<T>>>>,
-    /// Every channel added by [`Registration::add_chan`], removed or not: a client may use a
-    /// removed channel until it lets it go, so the memory lives as long as the device.
+    /// The channels added by [`Registration::add_chan`]; serialises adding and removing them.
     #[pin]
-    dyn_chans: Mutex<KVec<Pin<KBox<Chan<T>>>>>,
+    dyn_chans: Mutex<DynChans<T>>,
     /// Frees the device after the DMA engine core released it (see [`release_callback`]).
     #[pin]
     free_work: Work<DmaDevice<T>>,
@@ -479,7 +510,14 @@ impl<T: Channel> Registration<T> {
                 // SAFETY: All zeroes is a valid `dma_device`: no callbacks, no channels.
                 dma: Opaque::new(unsafe { core::mem::zeroed() }),
                 chans: boxed,
-                dyn_chans <- Mutex::new(KVec::new(), DYN_CHANS_CLASS.0, DYN_CHANS_CLASS.1),
+                dyn_chans <- Mutex::new(
+                    DynChans {
+                        chans: KVec::new(),
+                        unregistered: false,
+                    },
+                    DYN_CHANS_CLASS.0,
+                    DYN_CHANS_CLASS.1
+                ),
                 free_work <- Work::new(FREE_WORK_CLASS.0, FREE_WORK_CLASS.1),
                 _pin: PhantomPinned,
             }),
@@ -491,7 +529,11 @@ impl<T: Channel> Registration<T> {
         // channels are pinned in `this`, which the core keeps alive until `device_release`.
         unsafe {
             (*dma).dev = dev.as_raw();
-            (*dma).cap_mask.bits[0] = caps.0 as _;
+            // Private, as the C idxd driver's: channels go only to clients that ask for one
+            // (`dma_request_chan()`, dmatest), never to the core's public channel table, which
+            // channels that come and go would leave stale.
+            let private = Caps::bit(bindings::dma_transaction_type_DMA_PRIVATE);
+            (*dma).cap_mask.bits[0] = (caps.0 | private.0) as _;
             (*dma).directions = 1 << bindings::dma_transfer_direction_DMA_MEM_TO_MEM;
             (*dma).device_alloc_chan_resources = Some(alloc_chan_resources_callback::<T>);
             (*dma).device_free_chan_resources = Some(free_chan_resources_callback::<T>);
@@ -540,87 +582,100 @@ impl<T: Channel> Registration<T> {
 
     /// Adds the channel `inner` to the registered device
     /// (`dma_async_device_channel_register()`); it is removed when the returned [`DynChan`]
-    /// is dropped.
+    /// is dropped, or with the device.
     ///
-    /// As in the C drivers that add channels at run time (idxd), the channel joins the
-    /// device's channel list without the DMA engine core's list mutex, which the core does not
-    /// export: do not add or remove channels while clients may be requesting channels of this
-    /// device through the generic `dma_request_chan()` path of another thread. Adding a
-    /// channel from a driver's own configuration path (a sysfs-triggered bind) is the intended
-    /// use.
+    /// The channel is registered before it joins the device's channel list, and leaves the
+    /// list (then waits for the core's list walkers) before it is unregistered: the core
+    /// walks the list under a mutex it does not export, or under RCU, and never sees a
+    /// channel that is half set up or half torn down. The C idxd driver does the same
+    /// without the wait.
     pub fn add_chan(&self, inner: T) -> Result<DynChan<T>> {
         let chan = KBox::pin_init(Chan::new(inner), GFP_KERNEL)?;
         let dma = self.dev.dma.get();
         let c = chan.chan.get();
-        {
-            let mut list = self.dev.dyn_chans.lock();
-            list.push(chan, GFP_KERNEL)?;
+        let mut st = self.dev.dyn_chans.lock();
+        if st.unregistered {
+            return Err(ENODEV);
         }
-        // SAFETY: `c` is the `dma_chan` of a channel pinned in `dyn_chans`, which lives as long
-        // as the device; `dma` is registered (type invariant), so its channel list is
-        // initialised.
-        unsafe {
+        // Room first: once registered, the channel must be recorded.
+        st.chans.reserve(1, GFP_KERNEL)?;
+        // SAFETY: `c` is the `dma_chan` of `chan`, pinned, not yet known to the core; `dma` is
+        // registered (type invariant). A NULL name makes the core name it `dma<N>chan<M>`.
+        to_result(unsafe {
             (*c).device = dma;
-            bindings::list_add_tail(
+            bindings::dma_async_device_channel_register(dma, c, core::ptr::null())
+        })?;
+        let index = st.chans.len();
+        // Cannot fail: there is room (reserved above).
+        if st.chans.push((chan, true), GFP_KERNEL).is_err() {
+            // SAFETY: `c` was registered above and is not on the list.
+            unsafe { bindings::dma_async_device_channel_unregister(dma, c) };
+            return Err(ENOMEM);
+        }
+        // SAFETY: `c` lives in `dyn_chans` as long as the device; the device's channel list is
+        // initialised (`dma` is registered).
+        unsafe {
+            bindings::list_add_tail_rcu(
                 addr_of_mut!((*c).device_node),
                 addr_of_mut!((*dma).channels),
-            );
-        }
-        // SAFETY: As above; a NULL name makes the core name it `dma<N>chan<M>`.
-        let ret = to_result(unsafe {
-            bindings::dma_async_device_channel_register(dma, c, core::ptr::null())
-        });
-        if let Err(e) = ret {
-            // SAFETY: The channel is on the list (added above) and not registered.
-            unsafe { bindings::list_del(addr_of_mut!((*c).device_node)) };
-            return Err(e);
-        }
-        // INVARIANT: `c` is a registered channel of `self.dev`, on its list.
+            )
+        };
+        // INVARIANT: channel `index` of `dyn_chans` is live.
         Ok(DynChan {
             dev: self.dev.clone(),
-            chan: c,
+            index,
         })
     }
 }
 
 /// A channel added to a registered DMA device with [`Registration::add_chan`]: dropping it
-/// removes the channel (`dma_async_device_channel_unregister()`).
+/// removes the channel (`dma_async_device_channel_unregister()`), unless the device went first.
 ///
 /// # Invariants
 ///
-/// `chan` is the `dma_chan` of a `Chan<T>` in `dev.dyn_chans`, on the device's channel list,
-/// and registered with the core unless the device was unregistered first (which unregisters
-/// its channels).
+/// `index` names an entry of `dev.dyn_chans`, live until this `DynChan` or the device's
+/// [`Registration`] removes it.
 pub struct DynChan<T: Channel> {
     dev: Arc<DmaDevice<T>>,
-    chan: *mut bindings::dma_chan,
+    index: usize,
 }
-
-// SAFETY: `DynChan` only unregisters its channel, which the core serialises; `T` is
-// `Send + Sync`.
-unsafe impl<T: Channel> Send for DynChan<T> {}
-
-// SAFETY: `DynChan` has no `&self` methods that touch the channel.
-unsafe impl<T: Channel> Sync for DynChan<T> {}
 
 impl<T: Channel> Drop for DynChan<T> {
     fn drop(&mut self) {
         let dma = self.dev.dma.get();
-        // SAFETY: `chan` is a channel of `dma` (type invariant); unregistering it again after
-        // the device was unregistered does nothing (`chan->local` is NULL by then). The memory
-        // of both lives on in `self.dev` for clients that still hold the channel.
-        unsafe {
-            bindings::dma_async_device_channel_unregister(dma, self.chan);
-            bindings::list_del(addr_of_mut!((*self.chan).device_node));
+        let mut st = self.dev.dyn_chans.lock();
+        if st.unregistered {
+            return;
+        }
+        let (chan, live) = &mut st.chans[self.index];
+        if *live {
+            // SAFETY: The entry is live, so registered and listed on `dma`, which is still
+            // registered (`unregistered` is false); we hold the lock.
+            unsafe { remove_dyn_chan(dma, chan.chan.get()) };
+            *live = false;
         }
     }
 }
 
 impl<T: Channel> Drop for Registration<T> {
     fn drop(&mut self) {
+        let dma = self.dev.dma.get();
+        // Live dynamic channels go first, as a `DynChan` would remove them; those dropped
+        // later find the device gone.
+        {
+            let mut st = self.dev.dyn_chans.lock();
+            for (chan, live) in st.chans.iter_mut() {
+                if *live {
+                    // SAFETY: The entry is live and `dma` registered; we hold the lock.
+                    unsafe { remove_dyn_chan(dma, chan.chan.get()) };
+                    *live = false;
+                }
+            }
+            st.unregistered = true;
+        }
         // SAFETY: `dev` is registered (type invariant); the core drops its reference through
         // `device_release` when the last client is gone.
-        unsafe { bindings::dma_async_device_unregister(self.dev.dma.get()) };
+        unsafe { bindings::dma_async_device_unregister(dma) };
     }
 }
 
