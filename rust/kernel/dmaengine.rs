@@ -676,6 +676,13 @@ impl<T: Channel> Drop for Registration<T> {
         // SAFETY: `dev` is registered (type invariant); the core drops its reference through
         // `device_release` when the last client is gone.
         unsafe { bindings::dma_async_device_unregister(dma) };
+        // Without clients the core released the device just now and queued its free work,
+        // which runs the driver's code (`T`'s drop): wait for it while the driver's module is
+        // certainly loaded (this drop runs in it). With clients, the core releases the device
+        // when the last one lets go, and that client's module reference on the driver is
+        // dropped only after the work is queued.
+        // SAFETY: `free_work` is initialised and lives in `self.dev`, which we hold.
+        unsafe { bindings::flush_work(Work::raw_get(addr_of!(self.dev.free_work))) };
     }
 }
 
