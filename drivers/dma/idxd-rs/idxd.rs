@@ -6,8 +6,9 @@
 //! device's "misc" interrupt (software errors, halted work queues) and creates the function's
 //! IMS domain with the IMS core (`kernel::irq::ims`). Each enabled work queue (WQ) gets one IMS
 //! vector, allocated when the WQ is enabled and freed when it is disabled; its descriptors
-//! request their completion interrupt on that vector. The WQs are DMA engine channels, so any
-//! `dmaengine` client (`dmatest`, async_tx) can use them.
+//! request their completion interrupt on that vector. The kernel WQs are channels of the
+//! function's DMA engine device, which is private as the C driver's: clients that request a
+//! channel (`dma_request_chan()`, `dmatest`) use them; async_tx's public channels do not.
 //!
 //! The device starts disabled and unconfigured. User space configures it through the idxd sysfs
 //! ABI on the `dsa` bus (`config.rs`), as `accel-config` does, and enables the device and each
