@@ -30,6 +30,7 @@ use crate::{
 use core::{
     marker::PhantomPinned,
     ptr::{addr_of, addr_of_mut},
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 // The lockdep names and classes of the generic types below. A lock class must have one name:
@@ -294,6 +295,9 @@ pub struct Chan<T> {
     chan: Opaque<bindings::dma_chan>,
     #[pin]
     lock: SpinLock<()>,
+    /// Whether a client holds the channel: set and cleared by the core's alloc and free
+    /// callbacks, which it calls with its list mutex held.
+    in_use: AtomicBool,
     inner: T,
     #[pin]
     _pin: PhantomPinned,
@@ -337,6 +341,7 @@ impl<T: Channel> Chan<T> {
             // engine core fills it in when the device is registered.
             chan: Opaque::new(unsafe { core::mem::zeroed() }),
             lock <- SpinLock::new((), CHAN_LOCK_CLASS.0, CHAN_LOCK_CLASS.1),
+            in_use: AtomicBool::new(false),
             inner,
             _pin: PhantomPinned,
         }? Error)
@@ -384,14 +389,36 @@ impl<T: Channel> Chan<T> {
 
 /// The channels added to a device at run time.
 ///
-/// A client may use a removed channel until it lets it go, so every channel added stays here,
-/// removed or not, as long as the device.
+/// A client may use a removed channel until it lets it go, so a removed channel stays here
+/// until no client holds it ([`DynChans::reclaim`]).
 struct DynChans<T> {
-    /// Each channel, and whether it is live: registered with the core and on the device's
-    /// list.
-    chans: KVec<(Pin<KBox<Chan<T>>>, bool)>,
+    /// Each channel (`None` once freed), and whether it is live: registered with the core and
+    /// on the device's list.
+    chans: KVec<(Option<Pin<KBox<Chan<T>>>>, bool)>,
     /// Set when the [`Registration`] removed every live channel and unregistered the device.
     unregistered: bool,
+}
+
+impl<T: Channel> DynChans<T> {
+    /// Frees the removed channels no client holds any more.
+    fn reclaim(&mut self) {
+        let idle = |c: &Option<Pin<KBox<Chan<T>>>>| {
+            c.as_ref()
+                .is_some_and(|c| !c.in_use.load(Ordering::Acquire))
+        };
+        if !self.chans.iter().any(|(c, live)| !*live && idle(c)) {
+            return;
+        }
+        // A client that just let a channel go may still be in the core, which touches the
+        // channel until it drops its list mutex: wait for that. No client can take a removed
+        // channel again, so an idle one stays idle.
+        list_mutex_barrier();
+        for (c, live) in self.chans.iter_mut() {
+            if !*live && idle(c) {
+                drop(c.take());
+            }
+        }
+    }
 }
 
 /// Takes the live dynamic channel `chan` off `dma`: off the list first, so that the core's
@@ -597,6 +624,7 @@ impl<T: Channel> Registration<T> {
         if st.unregistered {
             return Err(ENODEV);
         }
+        st.reclaim();
         // Room first: once registered, the channel must be recorded.
         st.chans.reserve(1, GFP_KERNEL)?;
         // SAFETY: `c` is the `dma_chan` of `chan`, pinned, not yet known to the core; `dma` is
@@ -607,7 +635,7 @@ impl<T: Channel> Registration<T> {
         })?;
         let index = st.chans.len();
         // Cannot fail: there is room (reserved above).
-        if st.chans.push((chan, true), GFP_KERNEL).is_err() {
+        if st.chans.push((Some(chan), true), GFP_KERNEL).is_err() {
             // SAFETY: `c` was registered above and is not on the list.
             unsafe { bindings::dma_async_device_channel_unregister(dma, c) };
             return Err(ENOMEM);
@@ -633,8 +661,8 @@ impl<T: Channel> Registration<T> {
 ///
 /// # Invariants
 ///
-/// `index` names an entry of `dev.dyn_chans`, live until this `DynChan` or the device's
-/// [`Registration`] removes it.
+/// `index` names an entry of `dev.dyn_chans`, live (and so not freed) until this `DynChan` or
+/// the device's [`Registration`] removes it.
 pub struct DynChan<T: Channel> {
     dev: Arc<DmaDevice<T>>,
     index: usize,
@@ -648,12 +676,13 @@ impl<T: Channel> Drop for DynChan<T> {
             return;
         }
         let (chan, live) = &mut st.chans[self.index];
-        if *live {
+        if let (Some(chan), true) = (chan.as_ref(), *live) {
             // SAFETY: The entry is live, so registered and listed on `dma`, which is still
             // registered (`unregistered` is false); we hold the lock.
             unsafe { remove_dyn_chan(dma, chan.chan.get()) };
             *live = false;
         }
+        st.reclaim();
     }
 }
 
@@ -665,13 +694,14 @@ impl<T: Channel> Drop for Registration<T> {
         {
             let mut st = self.dev.dyn_chans.lock();
             for (chan, live) in st.chans.iter_mut() {
-                if *live {
+                if let (Some(chan), true) = (chan.as_ref(), *live) {
                     // SAFETY: The entry is live and `dma` registered; we hold the lock.
                     unsafe { remove_dyn_chan(dma, chan.chan.get()) };
                     *live = false;
                 }
             }
             st.unregistered = true;
+            st.reclaim();
         }
         // SAFETY: `dev` is registered (type invariant); the core drops its reference through
         // `device_release` when the last client is gone.
@@ -696,6 +726,7 @@ unsafe extern "C" fn alloc_chan_resources_callback<T: Channel>(
     let this = unsafe { Chan::<T>::from_raw(chan) };
     from_result(|| {
         let n = this.inner.alloc_resources()?;
+        this.in_use.store(true, Ordering::Release);
         {
             let _guard = this.lock.lock();
             // SAFETY: The cookie state is protected by the lock (`dma_cookie_init()`).
@@ -713,7 +744,9 @@ unsafe extern "C" fn alloc_chan_resources_callback<T: Channel>(
 /// As for [`alloc_chan_resources_callback`].
 unsafe extern "C" fn free_chan_resources_callback<T: Channel>(chan: *mut bindings::dma_chan) {
     // SAFETY: `chan` belongs to a `Chan<T>` (function safety requirement).
-    unsafe { Chan::<T>::from_raw(chan) }.inner.free_resources();
+    let this = unsafe { Chan::<T>::from_raw(chan) };
+    this.inner.free_resources();
+    this.in_use.store(false, Ordering::Release);
 }
 
 /// # Safety
