@@ -387,6 +387,9 @@ impl<T: Channel> Chan<T> {
     }
 }
 
+/// A channel added at run time, `None` once freed.
+type DynChanBox<T> = Option<Pin<KBox<Chan<T>>>>;
+
 /// The channels added to a device at run time.
 ///
 /// A client may use a removed channel until it lets it go, so a removed channel stays here
@@ -394,7 +397,7 @@ impl<T: Channel> Chan<T> {
 struct DynChans<T> {
     /// Each channel (`None` once freed), and whether it is live: registered with the core and
     /// on the device's list.
-    chans: KVec<(Option<Pin<KBox<Chan<T>>>>, bool)>,
+    chans: KVec<(DynChanBox<T>, bool)>,
     /// Set when the [`Registration`] removed every live channel and unregistered the device.
     unregistered: bool,
 }
@@ -402,7 +405,7 @@ struct DynChans<T> {
 impl<T: Channel> DynChans<T> {
     /// Frees the removed channels no client holds any more.
     fn reclaim(&mut self) {
-        let idle = |c: &Option<Pin<KBox<Chan<T>>>>| {
+        let idle = |c: &DynChanBox<T>| {
             c.as_ref()
                 .is_some_and(|c| !c.in_use.load(Ordering::Acquire))
         };
