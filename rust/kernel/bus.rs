@@ -453,10 +453,10 @@ unsafe extern "C" fn show_callback<T: Node>(
     let id = unsafe { (*container_of!(attr, RawAttr, attr)).id };
     // SAFETY: `dev` is on a bus of `T`s; sysfs holds it while the callback runs.
     let node = unsafe { node::<T>(dev) };
-    // SAFETY: sysfs passes a buffer of `PAGE_SIZE` bytes, ours for the callback.
     // sysfs rejects a full page as a bad count: leave room for its NUL.
-    let page =
-        unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), crate::page::PAGE_SIZE - 1) };
+    let len = crate::page::PAGE_SIZE - 1;
+    // SAFETY: sysfs passes a buffer of `PAGE_SIZE` bytes, ours for the callback.
+    let page = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
     let mut out = AttrBuf { buf: page, len: 0 };
     match node.show(id, &mut out) {
         // CAST: at most `PAGE_SIZE` (type invariant of `AttrBuf`).

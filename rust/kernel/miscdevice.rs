@@ -3,7 +3,8 @@
 //! Miscellaneous character devices.
 //!
 //! A [`Registration`] adds a character device with a dynamic minor of the misc major (10),
-//! whose node devtmpfs creates as `/dev/<nodename>` (e.g. `/dev/dsa/wq0.0`). Each open file
+//! whose node devtmpfs creates as `/dev/<name>`; a `/` in the name makes a directory
+//! (`dsa/wq0.0` gives `/dev/dsa/wq0.0`). Each open file
 //! gets its own [`Operations::File`], made by [`Operations::open`] from the registration's
 //! data; the file operations then see only that value, so a file may outlive its
 //! registration.
@@ -168,7 +169,7 @@ unsafe extern "C" fn write_callback<T: Operations>(
 /// # Invariants
 ///
 /// Once [`Registration::new`] returns it, `misc` is registered with `misc_register()` until
-/// drop, with the operations of a ready `FileOps<T>`, `name` and `nodename`; `registered` says
+/// drop, with the operations of a ready `FileOps<T>` and `name`; `registered` says
 /// whether it got that far.
 #[pin_data(PinnedDrop)]
 #[repr(C)]
@@ -177,7 +178,6 @@ pub struct Registration<T: Operations> {
     misc: Opaque<bindings::miscdevice>,
     data: T,
     name: CString,
-    nodename: CString,
     registered: bool,
     #[pin]
     _pin: PhantomPinned,
@@ -190,14 +190,14 @@ unsafe impl<T: Operations> Send for Registration<T> {}
 unsafe impl<T: Operations> Sync for Registration<T> {}
 
 impl<T: Operations> Registration<T> {
-    /// Registers the misc device `name` (its name in `/sys/class/misc`), with the node
-    /// `/dev/<nodename>` (mode 0600), a child of `parent`, whose files `data` opens.
+    /// Registers the misc device `name`, with the node `/dev/<name>` (mode 0600), a child of
+    /// `parent`, whose files `data` opens. The driver core stores a `/` of `name` as `!` in
+    /// sysfs, and devtmpfs turns it back into a directory of `/dev`.
     ///
     /// Fails with `EINVAL` if `fops` is not ready.
     pub fn new(
         fops: &'static FileOps<T>,
         name: CString,
-        nodename: CString,
         parent: &Device,
         data: T,
     ) -> Result<Pin<KBox<Self>>> {
@@ -209,7 +209,6 @@ impl<T: Operations> Registration<T> {
                 misc: Opaque::uninit(),
                 data,
                 name,
-                nodename,
                 registered: false,
                 _pin: PhantomPinned,
             },
@@ -221,7 +220,6 @@ impl<T: Operations> Registration<T> {
         let mut misc: bindings::miscdevice = unsafe { core::mem::zeroed() };
         misc.minor = bindings::MISC_DYNAMIC_MINOR as _;
         misc.name = this.name.as_char_ptr();
-        misc.nodename = this.nodename.as_char_ptr();
         misc.mode = 0o600;
         misc.fops = fops.fops.get();
         misc.parent = parent.as_raw();
@@ -230,7 +228,7 @@ impl<T: Operations> Registration<T> {
         // SAFETY: `misc` is initialised and pinned in `reg` until `drop` deregisters it;
         // `fops` is ready and static; the strings live in `reg`.
         to_result(unsafe { bindings::misc_register(this.misc.get()) })?;
-        // INVARIANT: registered with the operations, name and nodename above.
+        // INVARIANT: registered with the operations and name above.
         this.registered = true;
         Ok(reg)
     }

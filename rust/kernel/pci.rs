@@ -591,10 +591,10 @@ impl Device {
     /// Fails with the errno the MSI core returns (e.g. `ENOTSUPP` when dynamic allocation is
     /// not supported, `EBUSY` or `ENOSPC` when the entry is taken or none is free).
     pub fn msix_alloc_irq_at(&self, index: u32) -> Result<msi::MsiMap> {
+        let no_affinity = core::ptr::null();
         // SAFETY: `self.as_raw()` is a valid `struct pci_dev` (type invariant); no affinity
         // descriptor is passed.
-        let map =
-            unsafe { bindings::pci_msix_alloc_irq_at(self.as_raw(), index, core::ptr::null()) };
+        let map = unsafe { bindings::pci_msix_alloc_irq_at(self.as_raw(), index, no_affinity) };
         msi::MsiMap::from_raw(map)
     }
 

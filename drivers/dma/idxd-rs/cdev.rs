@@ -16,7 +16,7 @@ use crate::{
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     capability::{self, Cap},
-    dev_warn, io, miscdevice, new_spinlock,
+    dev_warn, miscdevice, new_spinlock,
     prelude::*,
     sync::{Arc, SpinLock},
     uaccess::UserSliceReader,
@@ -138,15 +138,7 @@ impl UserWq {
         if self.hw.wqcap.occupancy() && self.hw.wq_occupancy(self.id)? >= u32::from(self.cfg.size) {
             return Err(EAGAIN);
         }
-        let portals = self.hw.portals.try_access().ok_or(ENODEV)?;
-        let base = regs::portal_offset(self.id as usize, regs::Portal::Limited);
-        if io::has_movdir64b() {
-            portals.try_movdir64b(words, base)?;
-        } else {
-            for (i, w) in words.iter().enumerate() {
-                portals.try_write64(*w, base + i * 8)?;
-            }
-        }
+        self.hw.write_portal(self.id, words)?;
         drop(enabled);
         self.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(())

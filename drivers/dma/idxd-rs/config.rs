@@ -167,11 +167,6 @@ fn same(a: &CStr, b: &CStr) -> bool {
     a.as_bytes() == b.as_bytes()
 }
 
-/// Formats `args` into a freshly allocated string.
-fn cstring(args: core::fmt::Arguments<'_>) -> Result<CString> {
-    CString::try_from_fmt(args)
-}
-
 /// Parses an unsigned integer as `kstrtoul(s, 0)`: decimal, `0x` hex or `0` octal.
 fn parse_u64(s: &str) -> Result<u64> {
     let s = s.trim();
@@ -467,10 +462,7 @@ impl Shared {
                 dev_warn!(self.dev(), "wq{}.{i} still enabled\n", self.id);
             }
         }
-        if self.hw.is_enabled() {
-            let _ = self.hw.cmd(cmd::DISABLE_DEVICE, 0);
-        }
-        let _ = self.hw.cmd(cmd::RESET_DEVICE, 0);
+        let _ = self.hw.quiesce();
         dev_info!(self.dev(), "dsa{} disabled\n", self.id);
     }
 
@@ -531,12 +523,10 @@ impl Shared {
                 let uwq = UserWq::new(hw.clone(), wq_id, cfg)?;
                 hw.cmd(cmd::ENABLE_WQ, wq_id)?;
                 uwq.set_enabled(true);
-                let name = cstring(format_args!("dsa/wq{}.{id}", self.id))?;
-                let node = cstring(format_args!("dsa/wq{}.{id}", self.id))?;
+                let name = CString::try_from_fmt(format_args!("dsa/wq{}.{id}", self.id))?;
                 match miscdevice::Registration::new(
                     &crate::cdev::FOPS,
                     name,
-                    node,
                     self.dev(),
                     UserCdev(uwq.clone()),
                 ) {
@@ -931,7 +921,7 @@ impl Node {
             attr::VERSION => writeln!(out, "{:#x}", hw.version)?,
             attr::STATE => {
                 let enabled = s.conf.lock().enabled;
-                let halted = hw.is_halted();
+                let halted = hw.gensts().is_some_and(|s| s.is_halted());
                 let state = match (halted, enabled) {
                     (true, _) => "halted",
                     (false, true) => "enabled",
@@ -1120,13 +1110,17 @@ impl Node {
             return Err(EPERM);
         }
         let dev_enabled = c.enabled;
-        let others: u32 = c
-            .wqs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != w as usize)
-            .map(|(_, q)| u32::from(q.size))
-            .sum();
+        // The room the other WQs take, for a new size.
+        let others: u32 = if id == attr::W_SIZE {
+            c.wqs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != w as usize)
+                .map(|(_, q)| u32::from(q.size))
+                .sum()
+        } else {
+            0
+        };
         let wq = &mut c.wqs[w as usize];
         if wq.is_enabled() {
             return Err(EPERM);

@@ -28,6 +28,7 @@ use kernel::{
     delay::msleep,
     dev_err, dev_info, dev_warn, device,
     devres::Devres,
+    io,
     irq::{
         self,
         ims::{self, ImsChip, ImsDomain},
@@ -187,16 +188,34 @@ impl Hw {
         w
     }
 
-    fn is_enabled(&self) -> bool {
-        self.r32(off::GENSTS)
-            .map(|s| regs::GenSts(s).is_enabled())
-            .unwrap_or(false)
+    /// The device's state, if its registers can be read.
+    fn gensts(&self) -> Option<regs::GenSts> {
+        self.r32(off::GENSTS).ok().map(regs::GenSts)
     }
 
-    fn is_halted(&self) -> bool {
-        self.r32(off::GENSTS)
-            .map(|s| regs::GenSts(s).is_halted())
-            .unwrap_or(false)
+    /// Brings the device to its reset state: disabled (if it was enabled; the device refuses
+    /// to disable a disabled device), then reset.
+    fn quiesce(&self) -> Result {
+        if regs::GenSts(self.r32(off::GENSTS)?).is_enabled() {
+            self.cmd(cmd::DISABLE_DEVICE, 0)?;
+        }
+        self.cmd(cmd::RESET_DEVICE, 0)?;
+        Ok(())
+    }
+
+    /// Writes the descriptor `words` to the limited portal of WQ `wq`.
+    fn write_portal(&self, wq: u32, words: &[u64; 8]) -> Result {
+        let portals = self.portals.try_access().ok_or(ENODEV)?;
+        let base = regs::portal_offset(wq as usize, regs::Portal::Limited);
+        if io::has_movdir64b() {
+            return portals.try_movdir64b(words, base);
+        }
+        // Without MOVDIR64B (TCG has none): eight ordered 8-byte stores, which the emulated
+        // device assembles; real DSA needs the 64-byte store (see the driver documentation).
+        for (i, word) in words.iter().enumerate() {
+            portals.try_write64(*word, base + i * 8)?;
+        }
+        Ok(())
     }
 
     /// Writes GENCFG: the global read buffer limit (user interrupts stay off).
@@ -464,10 +483,7 @@ impl pci::Driver for Idxd {
         let hw = Self::read_hw(pdev)?;
         let dev = hw.dev();
 
-        if regs::GenSts(hw.r32(off::GENSTS)?).is_enabled() {
-            hw.cmd(cmd::DISABLE_DEVICE, 0)?;
-        }
-        hw.cmd(cmd::RESET_DEVICE, 0)?;
+        hw.quiesce()?;
 
         if hw.wqcap.num_wqs() == 0 || hw.engcap.num_engines() == 0 || hw.grpcap.num_groups() == 0 {
             dev_err!(dev, "no work queue, engine or group\n");
@@ -535,10 +551,7 @@ impl Drop for Idxd {
         // fields are dropped, and the vectors and the device itself at unbind (devres).
         self.hw.stopping.store(true, Ordering::Release);
         self.devices = None;
-        if self.hw.is_enabled() {
-            let _ = self.hw.cmd(cmd::DISABLE_DEVICE, 0);
-        }
-        let _ = self.hw.cmd(cmd::RESET_DEVICE, 0);
+        let _ = self.hw.quiesce();
     }
 }
 

@@ -12,7 +12,7 @@ use kernel::{
     dev_warn,
     dma::CoherentAllocation,
     dmaengine::{self, DmaAddr, PrepFlags, TxResult},
-    io, irq, new_mutex, new_spinlock,
+    irq, new_mutex, new_spinlock,
     prelude::*,
     sync::{Arc, Mutex, SpinLock},
 };
@@ -115,18 +115,7 @@ impl Wq {
 
     /// Writes `desc` to the WQ's portal.
     fn write_portal(&self, desc: &Desc) -> Result {
-        let portals = self.hw.portals.try_access().ok_or(ENODEV)?;
-        let base = regs::portal_offset(self.id as usize, regs::Portal::Limited);
-        let words = desc.encode();
-        if io::has_movdir64b() {
-            return portals.try_movdir64b(&words, base);
-        }
-        // Without MOVDIR64B (TCG has none): eight ordered 8-byte stores, which the emulated
-        // device assembles; real DSA needs the 64-byte store (see the driver documentation).
-        for (i, word) in words.iter().enumerate() {
-            portals.try_write64(*word, base + i * 8)?;
-        }
-        Ok(())
+        self.hw.write_portal(self.id, &desc.encode())
     }
 
     /// Takes the oldest descriptor if the device completed it (or unconditionally if `all`).
