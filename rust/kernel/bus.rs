@@ -22,6 +22,7 @@ use crate::{
     bindings, container_of,
     device::Device,
     error::to_result,
+    kstrtox,
     prelude::*,
     str::{CStr, CString},
     sync::Arc,
@@ -69,10 +70,62 @@ pub trait Node: Send + Sync + Sized + 'static {
     /// Formats the attribute numbered `id` (an [`Attr::id`] of the device's type) into `out`.
     fn show(&self, id: u32, out: &mut AttrBuf<'_>) -> Result;
 
-    /// Parses `input` (what user space wrote, without a trailing newline) into the attribute
-    /// numbered `id`.
-    fn store(&self, _id: u32, _input: &str) -> Result {
+    /// Parses `input`, what user space wrote, into the attribute numbered `id`.
+    ///
+    /// An error is returned to the writer as the `write()`'s errno.
+    fn store(&self, _id: u32, _input: &Input<'_>) -> Result {
         Err(EACCES)
+    }
+}
+
+/// What user space wrote to an attribute, for [`Node::store`].
+///
+/// It is parsed the way C `store` callbacks parse their buffer, so that a Rust driver
+/// implements an existing ABI exactly: integers and booleans with the kernel's own
+/// `kstrto*()` functions ([`Input::parse`], [`Input::parse_bool`]), which accept one
+/// trailing newline but no other whitespace and no trailing garbage; keywords as
+/// `sysfs_streq()` compares them ([`Input::is`]); and text, up to the first NUL byte as C
+/// sees it, with one trailing newline removed ([`Input::text`]).
+///
+/// # Invariants
+///
+/// `s` is what user space wrote, up to its first NUL byte (sysfs terminates the buffer).
+pub struct Input<'a> {
+    s: &'a CStr,
+}
+
+impl<'a> Input<'a> {
+    /// The input as a C string: the bytes written, up to the first NUL.
+    pub fn as_cstr(&self) -> &'a CStr {
+        self.s
+    }
+
+    /// Parses the input as an integer, as the `kstrto*()` function of `T` does.
+    ///
+    /// Fails with `EINVAL` if it is malformed, `ERANGE` if it does not fit `T`.
+    pub fn parse<T: kstrtox::FromKstr>(&self, radix: kstrtox::Radix) -> Result<T> {
+        kstrtox::kstrto(self.s, radix)
+    }
+
+    /// Parses the input as a boolean, as `kstrtobool()` does.
+    pub fn parse_bool(&self) -> Result<bool> {
+        kstrtox::kstrtobool(self.s)
+    }
+
+    /// Whether the input is `word`, with or without one trailing newline
+    /// (`sysfs_streq()`).
+    pub fn is(&self, word: &str) -> bool {
+        let b = self.s.as_bytes();
+        b.strip_suffix(b"\n").unwrap_or(b) == word.as_bytes()
+    }
+
+    /// The input as text, without one trailing newline.
+    ///
+    /// Fails with `EINVAL` if it is not UTF-8.
+    pub fn text(&self) -> Result<&'a str> {
+        let b = self.s.as_bytes();
+        let b = b.strip_suffix(b"\n").unwrap_or(b);
+        core::str::from_utf8(b).map_err(|_| EINVAL)
     }
 }
 
@@ -479,13 +532,12 @@ unsafe extern "C" fn store_callback<T: Node>(
     let id = unsafe { (*container_of!(attr, RawAttr, attr)).id };
     // SAFETY: As in `show_callback`.
     let node = unsafe { node::<T>(dev) };
-    // SAFETY: sysfs passes `count` readable bytes.
-    let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
-    let Ok(input) = core::str::from_utf8(bytes) else {
-        return EINVAL.to_errno() as isize;
-    };
-    let input = input.strip_suffix('\n').unwrap_or(input);
-    match node.store(id, input) {
+    // SAFETY: sysfs passes `count` bytes followed by a NUL (`kernfs_fop_write_iter()`
+    // terminates the buffer), so `buf` is a valid C string that lives for the call.
+    let s = unsafe { CStr::from_char_ptr(buf) };
+    // INVARIANT: `s` is the input up to its first NUL byte.
+    let input = Input { s };
+    match node.store(id, &input) {
         // CAST: sysfs never writes more than `PAGE_SIZE` bytes at once.
         Ok(()) => count as isize,
         Err(e) => e.to_errno() as isize,

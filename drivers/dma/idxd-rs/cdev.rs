@@ -101,7 +101,7 @@ impl UserWq {
         if op == opcode::MEMMOVE || op == opcode::MEMFILL {
             // CAST: the transfer size is the low dword of the fifth qword.
             let size = u64::from(words[4] as u32);
-            if size > 1u64 << self.cfg.max_xfer_shift {
+            if size > regs::pow2(self.cfg.max_xfer_shift) {
                 return Err("transfer larger than max_transfer_size");
             }
         }
@@ -181,20 +181,21 @@ impl miscdevice::Operations for UserCdev {
         let mut done = 0;
         while done < len {
             let mut bytes = [0u8; regs::DESC_SIZE];
-            data.read_slice(&mut bytes)?;
             let mut words = [0u64; 8];
-            for (i, w) in words.iter_mut().enumerate() {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-                *w = u64::from_le_bytes(b);
-            }
-            let res = wq
-                .check(words)
-                .map_err(|why| wq.refused(why))
-                .and_then(|words| wq.submit(&words));
+            let res = data.read_slice(&mut bytes).and_then(|()| {
+                for (w, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+                    let mut le = [0u8; 8];
+                    le.copy_from_slice(b);
+                    *w = u64::from_le_bytes(le);
+                }
+                wq.check(words)
+                    .map_err(|why| wq.refused(why))
+                    .and_then(|words| wq.submit(&words))
+            });
             match res {
                 Ok(()) => done += regs::DESC_SIZE,
-                // What went before is submitted: report it, the caller retries the rest.
+                // What went before is submitted (even if the rest cannot be read): report
+                // it, the caller retries the rest.
                 Err(_) if done > 0 => break,
                 Err(e) => return Err(e),
             }

@@ -20,9 +20,10 @@ use crate::{
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
-    bus::{self, Attr, AttrBuf, DeviceType},
+    bus::{self, Attr, AttrBuf, DeviceType, Input},
     c_str, dev_err, dev_info, dev_warn, device, dmaengine,
     irq::{self, ims::ImsDomain},
+    kstrtox::Radix,
     miscdevice, new_mutex, new_spinlock,
     prelude::*,
     str::{CStr, CString},
@@ -167,79 +168,51 @@ fn same(a: &CStr, b: &CStr) -> bool {
     a.as_bytes() == b.as_bytes()
 }
 
-/// Parses an unsigned integer as `kstrtoul(s, 0)`: decimal, `0x` hex or `0` octal.
-fn parse_u64(s: &str) -> Result<u64> {
-    let s = s.trim();
-    let (digits, radix): (&str, u32) =
-        if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-            (h, 16)
-        } else if s.len() > 1 && s.starts_with('0') {
-            (&s[1..], 8)
-        } else {
-            (s, 10)
-        };
-    if digits.is_empty() {
-        return Err(EINVAL);
-    }
-    // By hand rather than `u64::from_str_radix`, whose panic path objtool does not know.
-    let mut v: u64 = 0;
-    for c in digits.bytes() {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return Err(EINVAL),
-        };
-        if u32::from(d) >= radix {
-            return Err(EINVAL);
-        }
-        v = v
-            .checked_mul(u64::from(radix))
-            .and_then(|v| v.checked_add(u64::from(d)))
-            .ok_or(ERANGE)?;
-    }
-    Ok(v)
+// The parsers of the attributes, as the C driver's `store` callbacks parse their input: with
+// `kstrto*()` in the base the C driver uses (10 for most, 0 for `threshold` and the maximum
+// sizes), and, as the C driver does, `EINVAL` for any malformed or out-of-range number.
+
+/// An unsigned decimal number (`kstrtoul(buf, 10)`).
+fn dec(input: &Input<'_>) -> Result<u64> {
+    input.parse(Radix::Dec).map_err(|_| EINVAL)
 }
 
-fn parse_u32(s: &str) -> Result<u32> {
-    u32::try_from(parse_u64(s)?).map_err(|_| EINVAL)
+/// A signed decimal number (`kstrtol(buf, 10)`).
+fn dec_signed(input: &Input<'_>) -> Result<i64> {
+    input.parse(Radix::Dec).map_err(|_| EINVAL)
 }
 
-/// Parses a boolean as `kstrtobool()`.
-fn parse_bool(s: &str) -> Result<bool> {
-    match s.trim().as_bytes() {
-        [b'1' | b'y' | b'Y' | b't' | b'T', ..] => Ok(true),
-        [b'0' | b'n' | b'N' | b'f' | b'F', ..] => Ok(false),
-        [b'o' | b'O', b'n' | b'N', ..] => Ok(true),
-        [b'o' | b'O', b'f' | b'F', ..] => Ok(false),
+/// An unsigned number in decimal, `0x` hex or `0` octal (`kstrtou64(buf, 0)`).
+fn any_base(input: &Input<'_>) -> Result<u64> {
+    input.parse(Radix::Auto).map_err(|_| EINVAL)
+}
+
+/// A value that must fit the narrower type `T` once checked against its own bound.
+fn narrow<T: TryFrom<u64>>(v: u64) -> Result<T> {
+    T::try_from(v).map_err(|_| EINVAL)
+}
+
+/// A group ID: `-1` (none) or an index below `max` (`kstrtol(buf, 10)`).
+fn parse_group(input: &Input<'_>, max: u32) -> Result<Option<u32>> {
+    match dec_signed(input)? {
+        -1 => Ok(None),
+        g if (0..i64::from(max)).contains(&g) => Ok(Some(narrow(g.unsigned_abs())?)),
         _ => Err(EINVAL),
     }
 }
 
-/// Parses a group ID: `-1` (none) or an index below `max`.
-fn parse_group(s: &str, max: u32) -> Result<Option<u32>> {
-    if s.trim() == "-1" {
-        return Ok(None);
-    }
-    let g = parse_u32(s)?;
-    if g >= max {
-        return Err(EINVAL);
-    }
-    Ok(Some(g))
-}
-
-/// Parses a boolean that may be true only if the device has the feature (`EOPNOTSUPP`).
-fn parse_feature(s: &str, supported: bool) -> Result<bool> {
-    let v = parse_bool(s)?;
+/// A boolean that may be true only if the device has the feature (`EOPNOTSUPP`).
+fn parse_feature(input: &Input<'_>, supported: bool) -> Result<bool> {
+    let v = input.parse_bool()?;
     if v && !supported {
         return Err(EOPNOTSUPP);
     }
     Ok(v)
 }
 
-/// Parses a size from 2 to `max` and returns log2 of it rounded up to a power of two.
-fn parse_size(s: &str, max: u64) -> Result<u8> {
-    let v = parse_u64(s)?;
+/// A size from 2 to `max`, in any base; returns log2 of it rounded up to a power of two.
+fn parse_size(input: &Input<'_>, max: u64) -> Result<u8> {
+    let v = any_base(input)?;
     if v < 2 || v > max {
         return Err(EINVAL);
     }
@@ -252,8 +225,10 @@ fn order(n: u64) -> u8 {
     (64 - n.saturating_sub(1).leading_zeros()) as u8
 }
 
-fn copy_str(s: &str, max: usize) -> Result<KVec<u8>> {
-    if s.len() > max {
+/// A name of 1 to `max` bytes, without surrounding whitespace (as the C driver's `strim()`).
+fn parse_name(input: &Input<'_>, max: usize) -> Result<KVec<u8>> {
+    let s = input.text()?.trim();
+    if s.is_empty() || s.len() > max {
         return Err(EINVAL);
     }
     let mut v = KVec::with_capacity(s.len(), GFP_KERNEL)?;
@@ -520,10 +495,14 @@ impl Shared {
         let active = match want {
             WqType::Kernel => Self::enable_kernel_wq(self, ims, dma, wq_id, cfg)?,
             _ => {
-                let uwq = UserWq::new(hw.clone(), wq_id, cfg)?;
+                // Everything that can fail for want of memory comes before the WQ is enabled:
+                // from then on each failure must disable it again.
+                let uwq = UserWq::new(hw.clone(), wq_id, cfg)
+                    .map_err(|e| self.fail(scmd::WQ_RES_ALLOC_ERR, e))?;
+                let name = CString::try_from_fmt(format_args!("dsa/wq{}.{id}", self.id))
+                    .map_err(|e| self.fail(scmd::CDEV_ERR, e))?;
                 hw.cmd(cmd::ENABLE_WQ, wq_id)?;
                 uwq.set_enabled(true);
-                let name = CString::try_from_fmt(format_args!("dsa/wq{}.{id}", self.id))?;
                 match miscdevice::Registration::new(
                     &crate::cdev::FOPS,
                     name,
@@ -968,7 +947,7 @@ impl Node {
         Ok(())
     }
 
-    fn store_device(s: &Shared, id: u32, input: &str) -> Result {
+    fn store_device(s: &Shared, id: u32, input: &Input<'_>) -> Result {
         let hw = &s.hw;
         match id {
             attr::CMD_STATUS => {
@@ -976,7 +955,7 @@ impl Node {
                 Ok(())
             }
             attr::RDBUF_LIMIT => {
-                let v = parse_u32(input)?;
+                let v = dec(input)?;
                 let mut c = s.conf.lock();
                 if c.enabled || !hw.gencap.config_en() {
                     return Err(EPERM);
@@ -984,11 +963,10 @@ impl Node {
                 if v != 0 && !hw.grpcap.rdbuf_limit() {
                     return Err(EOPNOTSUPP);
                 }
-                if v > hw.grpcap.total_rdbufs() {
+                if v > u64::from(hw.grpcap.total_rdbufs()) {
                     return Err(EINVAL);
                 }
-                // CAST: at most `total_rdbufs`, an 8-bit field.
-                c.rdbuf_limit = v as u16;
+                c.rdbuf_limit = narrow(v)?;
                 Ok(())
             }
             _ => Err(EACCES),
@@ -1027,28 +1005,62 @@ impl Node {
         Ok(())
     }
 
-    fn store_group(s: &Shared, g: u32, id: u32, input: &str) -> Result {
+    fn store_group(s: &Shared, g: u32, id: u32, input: &Input<'_>) -> Result {
         let hw = &s.hw;
         let mut c = s.conf.lock();
         if c.enabled || !hw.gencap.config_en() {
             return Err(EPERM);
         }
-        let total = hw.grpcap.total_rdbufs();
+        let total = u64::from(hw.grpcap.total_rdbufs());
         let grp = &mut c.groups[g as usize];
-        let v = parse_u32(input)?;
-        // CAST: each value is checked against its field's range first.
         match id {
-            attr::G_RDBUFS_RESERVED if v <= total && v <= 0xff => grp.rdbufs_reserved = v as u8,
-            attr::G_RDBUFS_ALLOWED if v <= total && v <= 0xff => grp.rdbufs_allowed = v as u8,
-            attr::G_USE_RDBUF_LIMIT if v <= 1 => grp.use_rdbuf_limit = v == 1,
-            attr::G_TC_A if v <= 7 => grp.tc_a = v as u8,
-            attr::G_TC_B if v <= 7 => grp.tc_b = v as u8,
-            attr::G_DESC_PROGRESS | attr::G_BATCH_PROGRESS if !hw.grpcap.progress_limit() => {
-                return Err(EOPNOTSUPP)
+            attr::G_RDBUFS_RESERVED | attr::G_RDBUFS_ALLOWED => {
+                let v = dec(input)?;
+                if v > total {
+                    return Err(EINVAL);
+                }
+                // `narrow`: the field is 8 bits wide, as the device's total.
+                if id == attr::G_RDBUFS_RESERVED {
+                    grp.rdbufs_reserved = narrow(v)?;
+                } else {
+                    grp.rdbufs_allowed = narrow(v)?;
+                }
             }
-            attr::G_DESC_PROGRESS if v <= 3 => grp.desc_progress_limit = v as u8,
-            attr::G_BATCH_PROGRESS if v <= 3 => grp.batch_progress_limit = v as u8,
-            _ => return Err(EINVAL),
+            attr::G_USE_RDBUF_LIMIT => {
+                grp.use_rdbuf_limit = match dec(input)? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(EINVAL),
+                }
+            }
+            attr::G_TC_A | attr::G_TC_B => {
+                let v = dec_signed(input)?;
+                if !(0..=7).contains(&v) {
+                    return Err(EINVAL);
+                }
+                let tc = narrow(v.unsigned_abs())?;
+                if id == attr::G_TC_A {
+                    grp.tc_a = tc;
+                } else {
+                    grp.tc_b = tc;
+                }
+            }
+            attr::G_DESC_PROGRESS | attr::G_BATCH_PROGRESS => {
+                let v = dec_signed(input)?;
+                if !hw.grpcap.progress_limit() {
+                    return Err(EOPNOTSUPP);
+                }
+                if !(0..=3).contains(&v) {
+                    return Err(EINVAL);
+                }
+                let limit = narrow(v.unsigned_abs())?;
+                if id == attr::G_DESC_PROGRESS {
+                    grp.desc_progress_limit = limit;
+                } else {
+                    grp.batch_progress_limit = limit;
+                }
+            }
+            _ => return Err(EACCES),
         }
         Ok(())
     }
@@ -1088,8 +1100,8 @@ impl Node {
                 Some(Active::User { cdev, .. }) => writeln!(out, "{}", cdev.minor())?,
                 _ => return Err(ENXIO),
             },
-            attr::W_MAX_XFER => writeln!(out, "{}", 1u64 << wq.max_xfer_shift)?,
-            attr::W_MAX_BATCH => writeln!(out, "{}", 1u64 << wq.max_batch_shift)?,
+            attr::W_MAX_XFER => writeln!(out, "{}", regs::pow2(wq.max_xfer_shift))?,
+            attr::W_MAX_BATCH => writeln!(out, "{}", regs::pow2(wq.max_batch_shift))?,
             attr::W_ATS_DISABLE => writeln!(out, "{}", u8::from(wq.ats_disable))?,
             attr::W_PRS_DISABLE => writeln!(out, "{}", u8::from(wq.prs_disable))?,
             attr::W_OCCUPANCY => {
@@ -1103,7 +1115,7 @@ impl Node {
         Ok(())
     }
 
-    fn store_wq(s: &Shared, w: u32, id: u32, input: &str) -> Result {
+    fn store_wq(s: &Shared, w: u32, id: u32, input: &Input<'_>) -> Result {
         let hw = &s.hw;
         let mut c = s.conf.lock();
         if !hw.gencap.config_en() {
@@ -1111,12 +1123,13 @@ impl Node {
         }
         let dev_enabled = c.enabled;
         // The room the other WQs take, for a new size.
-        let others: u32 = if id == attr::W_SIZE {
+        // At most 64 WQs (checked at probe) of 16-bit sizes: the sum cannot overflow.
+        let others: u64 = if id == attr::W_SIZE {
             c.wqs
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i != w as usize)
-                .map(|(_, q)| u32::from(q.size))
+                .map(|(_, q)| u64::from(q.size))
                 .sum()
         } else {
             0
@@ -1132,37 +1145,43 @@ impl Node {
                 }
                 wq.group = parse_group(input, hw.grpcap.num_groups())?;
             }
-            attr::W_MODE => match input.trim() {
-                "dedicated" => {
+            attr::W_MODE => {
+                if input.is("dedicated") {
                     wq.dedicated = true;
                     wq.threshold = 0;
+                } else if input.is("shared") {
+                    if !hw.wqcap.shared_mode() {
+                        return Err(EOPNOTSUPP);
+                    }
+                    wq.dedicated = false;
+                } else {
+                    return Err(EINVAL);
                 }
-                "shared" if hw.wqcap.shared_mode() => wq.dedicated = false,
-                "shared" => return Err(EOPNOTSUPP),
-                _ => return Err(EINVAL),
-            },
+            }
             attr::W_SIZE => {
                 if dev_enabled {
                     return Err(EPERM);
                 }
-                let v = parse_u32(input)?;
-                if others + v > hw.wqcap.total_wq_size() {
-                    return Err(EINVAL);
+                let v = dec(input)?;
+                // `v` is any `u64`: the sum is checked, and so is the narrowing (the total
+                // WQ size is a 16-bit field, but the device reports it).
+                match v.checked_add(others) {
+                    Some(sum) if sum <= u64::from(hw.wqcap.total_wq_size()) => {}
+                    _ => return Err(EINVAL),
                 }
-                // CAST: at most the 16-bit total WQ size.
-                wq.size = v as u16;
+                wq.size = narrow(v)?;
             }
             attr::W_PRIORITY => {
-                let v = parse_u32(input)?;
-                if v > u32::from(MAX_PRIORITY) {
+                let v = dec(input)?;
+                if v > u64::from(MAX_PRIORITY) {
                     return Err(EINVAL);
                 }
-                // CAST: at most `MAX_PRIORITY`.
-                wq.priority = v as u8;
+                wq.priority = narrow(v)?;
             }
             attr::W_BOF => wq.bof = parse_feature(input, hw.gencap.block_on_fault())?,
             attr::W_THRESHOLD => {
-                let v = parse_u32(input)?;
+                // `kstrtouint(buf, 0)`, as the C driver.
+                let v: u32 = input.parse(Radix::Auto).map_err(|_| EINVAL)?;
                 if v > u32::from(wq.size) {
                     return Err(EINVAL);
                 }
@@ -1170,19 +1189,21 @@ impl Node {
                 if v != 0 && wq.dedicated {
                     return Err(EINVAL);
                 }
-                // CAST: at most `size`.
-                wq.threshold = v as u16;
+                wq.threshold = narrow(u64::from(v))?;
             }
             attr::W_TYPE => {
-                wq.ty = match input.trim() {
-                    "none" => WqType::None,
-                    "kernel" => WqType::Kernel,
-                    "user" => WqType::User,
-                    _ => return Err(EINVAL),
+                wq.ty = if input.is("none") {
+                    WqType::None
+                } else if input.is("kernel") {
+                    WqType::Kernel
+                } else if input.is("user") {
+                    WqType::User
+                } else {
+                    return Err(EINVAL);
                 };
             }
-            attr::W_NAME => wq.name = copy_str(input, WQ_NAME_SIZE)?,
-            attr::W_DRIVER_NAME => wq.driver_name = copy_str(input.trim(), DRIVER_NAME_SIZE)?,
+            attr::W_NAME => wq.name = parse_name(input, WQ_NAME_SIZE)?,
+            attr::W_DRIVER_NAME => wq.driver_name = parse_name(input, DRIVER_NAME_SIZE)?,
             attr::W_MAX_XFER => wq.max_xfer_shift = parse_size(input, hw.gencap.max_xfer_bytes())?,
             attr::W_MAX_BATCH => {
                 wq.max_batch_shift = parse_size(input, u64::from(hw.gencap.max_batch_size()))?
@@ -1251,7 +1272,7 @@ impl bus::Node for Node {
         }
     }
 
-    fn store(&self, id: u32, input: &str) -> Result {
+    fn store(&self, id: u32, input: &Input<'_>) -> Result {
         match self {
             Self::Device(s) => Self::store_device(s, id, input),
             Self::Group(s, g) => Self::store_group(s, *g, id, input),

@@ -26,6 +26,14 @@ const fn bit(v: u64, n: u32) -> bool {
     (v >> n) & 1 != 0
 }
 
+/// `2^shift`, saturated at `u64::MAX` for a shift of 64 or more (a size field's log2).
+pub(crate) const fn pow2(shift: u8) -> u64 {
+    match 1u64.checked_shl(shift as u32) {
+        Some(v) => v,
+        None => u64::MAX,
+    }
+}
+
 /// Returns `1 << n` if `set`, else 0.
 const fn flag(set: bool, n: u32) -> u64 {
     (set as u64) << n
