@@ -126,18 +126,30 @@ impl TxResult {
 
 /// The operations of a driver's DMA channel.
 ///
-/// They are called by the DMA engine core on behalf of its clients, in process context unless
-/// said otherwise.
+/// They are called by the DMA engine core on behalf of its clients. Each method says the
+/// context it runs in: the clients' rules (`Documentation/driver-api/dmaengine/client.rst`)
+/// let them prepare, submit, issue and terminate from atomic context, and from within a
+/// completion callback, so only [`Channel::alloc_resources`], [`Channel::free_resources`] and
+/// [`Channel::synchronize`] may sleep. The abstraction's own per-channel lock (cookies) is
+/// not interrupt-safe: prepare, submit and status calls from a hard interrupt handler are not
+/// supported yet; [`Channel::terminate_all`] takes no lock of the abstraction.
 pub trait Channel: Send + Sync + Sized + 'static {
     /// The driver's part of a descriptor: what the hardware needs to run it.
     type Desc: Send;
 
     /// Prepares the channel for a client; returns the number of descriptors it may prepare at
     /// once (`device_alloc_chan_resources`).
+    ///
+    /// Process context, with the core's channel list mutex held: may sleep.
     fn alloc_resources(&self) -> Result<u32>;
 
-    /// The client is done with the channel (`device_free_chan_resources`): all its work has
-    /// completed or was terminated.
+    /// The client let the channel go (`device_free_chan_resources`).
+    ///
+    /// The core calls [`Channel::synchronize`] first, but the client may have left work in
+    /// flight without terminating it: the driver must stop that work before it reuses
+    /// whatever the work occupies. No callback may reach the departed client.
+    ///
+    /// Process context, with the core's channel list mutex held: may sleep.
     fn free_resources(&self);
 
     /// Prepares a copy of `len` bytes from `src` to `dst` (`device_prep_dma_memcpy`).
@@ -184,11 +196,24 @@ pub trait Channel: Send + Sync + Sized + 'static {
     /// May be called in atomic context.
     fn issue_pending(&self);
 
-    /// Aborts every descriptor of the channel (`device_terminate_all`), completing them with
-    /// [`TxResult::Aborted`].
+    /// Terminates every descriptor submitted so far (`device_terminate_all`): none of them
+    /// completes through a callback any more, and the device stops them by the time
+    /// [`Channel::synchronize`] returns. Descriptors submitted afterwards run as usual.
+    ///
+    /// May be called in any context, a hard interrupt handler included, and from within a
+    /// completion callback of the channel: it must not sleep, must not take a lock that is
+    /// held with interrupts enabled, and must not call callbacks. The termination itself may
+    /// be asynchronous.
     fn terminate_all(&self) -> Result {
         Err(EOPNOTSUPP)
     }
+
+    /// Finishes a termination (`device_synchronize`): when it returns, the device no longer
+    /// touches the memory of the terminated descriptors, and no callback of the channel is
+    /// running or will run for them.
+    ///
+    /// Process context, never from a completion callback: may sleep.
+    fn synchronize(&self) {}
 }
 
 /// A descriptor: the C `struct dma_async_tx_descriptor` and the driver's data.
@@ -579,6 +604,7 @@ impl<T: Channel> Registration<T> {
             (*dma).device_tx_status = Some(tx_status_callback::<T>);
             (*dma).device_issue_pending = Some(issue_pending_callback::<T>);
             (*dma).device_terminate_all = Some(terminate_all_callback::<T>);
+            (*dma).device_synchronize = Some(synchronize_callback::<T>);
             (*dma).device_release = Some(release_callback::<T>);
             bindings::INIT_LIST_HEAD(addr_of_mut!((*dma).channels));
             for chan in this.chans.iter() {
@@ -886,6 +912,14 @@ unsafe extern "C" fn terminate_all_callback<T: Channel>(
     // SAFETY: `chan` belongs to a `Chan<T>` (function safety requirement).
     let this = unsafe { Chan::<T>::from_raw(chan) };
     from_result(|| this.inner.terminate_all().map(|()| 0))
+}
+
+/// # Safety
+///
+/// As for [`alloc_chan_resources_callback`].
+unsafe extern "C" fn synchronize_callback<T: Channel>(chan: *mut bindings::dma_chan) {
+    // SAFETY: `chan` belongs to a `Chan<T>` (function safety requirement).
+    unsafe { Chan::<T>::from_raw(chan) }.inner.synchronize();
 }
 
 /// # Safety

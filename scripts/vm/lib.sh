@@ -76,6 +76,33 @@ dsa_setup() {
 	done
 }
 
+# idxd_take DIR: give the PCI function at DIR to our DSA driver: unbind whatever holds it
+# (printed, for pci_rebind), clear its driver_override, load idxd and bind it.
+idxd_take() {
+	local drv
+	drv=$(pci_unbind "$1")
+	echo > "$1/driver_override"
+	modprobe idxd
+	[ "$(pci_driver "$1")" = idxd ] || echo "${1##*/}" > /sys/bus/pci/drivers/idxd/bind
+	echo "$drv"
+}
+
+# dmatest_dev BDF KIND ITERATIONS: run dmatest (KIND 0 memcpy, 1 memset) on every channel
+# of the DMA device BDF; print its summary lines and succeed if every thread did
+# ITERATIONS with 0 failures.
+dmatest_dev() {
+	local tests
+	rmmod dmatest 2>/dev/null
+	dmesg -c > /dev/null
+	modprobe dmatest device="$1" dmatest="$2" iterations="$3" timeout=10000 || return 1
+	echo 1 > /sys/module/dmatest/parameters/run
+	cat /sys/module/dmatest/parameters/wait > /dev/null
+	rmmod dmatest
+	dmesg | grep 'dmatest: .*summary' | sed 's/^/# /'
+	tests=$(dmesg | grep -c "summary $3 tests, 0 failures")
+	[ "$tests" -ge 1 ] && [ "$tests" = "$(dmesg | grep -c 'summary')" ]
+}
+
 # TAP helpers for suites that number their own results: ok NAME, notok NAME [REASON],
 # check NAME COMMAND... (ok if COMMAND succeeds). $failed is 1 once anything failed.
 n=0

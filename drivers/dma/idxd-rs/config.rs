@@ -604,12 +604,9 @@ impl Shared {
         index: u32,
         irq: Pin<KBox<irq::ThreadedRegistration<WqIrq>>>,
     ) {
-        // No recovery from here on: it would enable the WQ again.
-        wq.retire();
         let handle = wq.int_handle();
-        wq.set_enabled(false, 0);
-        hw.disable_wq(wq.id);
-        wq.reap(true);
+        // No recovery or abort from here on: the hardware WQ may be enabled for someone else.
+        wq.stop();
         drop(irq);
         hw.release_vector(ims, index, handle);
     }

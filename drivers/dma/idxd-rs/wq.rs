@@ -9,7 +9,7 @@ use crate::{
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
-    dev_warn,
+    dev_err, dev_warn,
     dma::CoherentAllocation,
     dmaengine::{self, DmaAddr, PrepFlags, TxResult},
     irq, new_mutex, new_spinlock,
@@ -24,13 +24,21 @@ pub(crate) struct HwDesc(Desc);
 type TxDesc = dmaengine::Desc<HwDesc>;
 
 /// The submission state of a WQ.
+///
+/// # Invariants
+///
+/// `ring` holds `count` descriptors from slot `head` on, in submission order (the order in
+/// which the device runs them), each with its submission number; the numbers increase from
+/// `head` on.
 struct WqState {
     /// Whether the WQ takes descriptors; false while it is disabled or recovering.
     enabled: bool,
+    /// Set while an abort runs: a descriptor written now might or might not be dropped.
+    aborting: bool,
     /// The interrupt handle of the WQ's IMS vector.
     int_handle: u16,
-    /// The descriptor occupying each completion record slot.
-    ring: KVec<Option<Pin<KBox<TxDesc>>>>,
+    /// The descriptor occupying each completion record slot, and its submission number.
+    ring: KVec<Option<(Pin<KBox<TxDesc>>, u64)>>,
     /// The oldest occupied slot.
     head: usize,
     /// The number of occupied slots, from `head` on.
@@ -51,14 +59,24 @@ pub(crate) struct Wq {
     state: SpinLock<WqState>,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// Descriptors dropped without a callback because a client terminated them.
+    pub(crate) terminated: AtomicU64,
+    /// The number the next submitted descriptor gets; written under `state`.
+    submitted: AtomicU64,
+    /// Descriptors numbered below this were terminated by a client: they leave the ring once
+    /// the device is done with them (or dropped them), without a callback. Only grows.
+    terminate_below: AtomicU64,
     /// Whether a DMA engine client holds the channel.
     client: AtomicBool,
-    /// False once the WQ is being disabled for good; held across a recovery, so that
-    /// [`Wq::retire`] waits for one in progress and none starts after it.
+    /// False once the WQ is disabled for good. Held across every command that concerns this
+    /// enablement of the hardware WQ (recovery, abort, disable), so that none of them reaches
+    /// the WQ after [`Wq::stop`], when it may be enabled again for someone else.
     #[pin]
     live: Mutex<bool>,
-    /// Set with `live` cleared, for the paths that cannot sleep.
-    retired: AtomicBool,
+    /// Held while descriptors are completed, callbacks included: taking it waits for the
+    /// callbacks in progress, and completions never overtake one another.
+    #[pin]
+    reaping: Mutex<()>,
 }
 
 const CR_WORDS: usize = regs::COMP_RECORD_SIZE / 8;
@@ -79,6 +97,7 @@ impl Wq {
                 crs,
                 state <- new_spinlock!(WqState {
                     enabled: false,
+                    aborting: false,
                     int_handle: 0,
                     ring,
                     head: 0,
@@ -86,9 +105,12 @@ impl Wq {
                 }, "Wq::state"),
                 completed: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
+                terminated: AtomicU64::new(0),
+                submitted: AtomicU64::new(0),
+                terminate_below: AtomicU64::new(0),
                 client: AtomicBool::new(false),
                 live <- new_mutex!(true, "idxd::Wq::live"),
-                retired: AtomicBool::new(false),
+                reaping <- new_mutex!((), "idxd::Wq::reaping"),
             }),
             GFP_KERNEL,
         )
@@ -118,8 +140,9 @@ impl Wq {
         self.hw.write_portal(self.id, &desc.encode())
     }
 
-    /// Takes the oldest descriptor if the device completed it (or unconditionally if `all`).
-    fn pop_done(&self, all: bool) -> Option<(Pin<KBox<TxDesc>>, u8)> {
+    /// Takes the oldest descriptor if the device completed it (or unconditionally if `all`),
+    /// with its status and whether a client terminated it.
+    fn pop_done(&self, all: bool) -> Option<(Pin<KBox<TxDesc>>, u8, bool)> {
         let mut st = self.state.lock();
         if st.count == 0 {
             return None;
@@ -129,17 +152,33 @@ impl Wq {
         if status == comp::NONE && !all {
             return None;
         }
-        let desc = st.ring[slot].take()?;
+        let (desc, seq) = st.ring[slot].take()?;
         st.head = self.next_slot(slot, 1);
         st.count -= 1;
-        Some((desc, status))
+        Some((
+            desc,
+            status,
+            seq < self.terminate_below.load(Ordering::Acquire),
+        ))
     }
 
     /// Completes the descriptors the device is done with, oldest first; with `all`, completes
-    /// every pending descriptor, those the device did not finish as aborted.
+    /// every pending descriptor, those the device did not finish as aborted. `all` is only
+    /// for when the device has stopped working on the WQ (disabled, reset or aborted).
+    ///
+    /// Descriptors a client terminated are freed without a callback. Returns how many
+    /// descriptors left the ring.
     pub(crate) fn reap(&self, all: bool) -> usize {
+        let _reaping = self.reaping.lock();
         let mut n = 0;
-        while let Some((desc, status)) = self.pop_done(all) {
+        while let Some((desc, status, terminated)) = self.pop_done(all) {
+            n += 1;
+            if terminated {
+                self.terminated.fetch_add(1, Ordering::Relaxed);
+                // Dropping it gives back its unmap data; the client hears nothing.
+                drop(desc);
+                continue;
+            }
             let result = match status {
                 comp::SUCCESS => TxResult::NoError,
                 comp::NONE => TxResult::Aborted,
@@ -151,7 +190,6 @@ impl Wq {
                 self.failed.fetch_add(1, Ordering::Relaxed);
             }
             desc.complete(result);
-            n += 1;
         }
         n
     }
@@ -175,7 +213,7 @@ impl Wq {
     pub(crate) fn max_xfer_bytes(&self) -> u64 {
         match self.cfg.max_xfer_shift {
             0 => self.hw.gencap.max_xfer_bytes(),
-            shift => 1u64 << shift,
+            shift => regs::pow2(shift),
         }
     }
 
@@ -185,8 +223,11 @@ impl Wq {
         st.int_handle = int_handle;
     }
 
-    /// Recovers a halted WQ: completes its descriptors with errors, resets it and enables it
-    /// again with its configuration.
+    /// Recovers a halted WQ: resets it, completes its descriptors with errors once the reset
+    /// confirmed that the device stopped, and enables it again with its configuration.
+    ///
+    /// If the reset fails, the descriptors stay pending: the device might still write to
+    /// their buffers. They complete when the WQ is disabled ([`Wq::stop`]).
     pub(crate) fn recover(&self) -> Result {
         let live = self.live.lock();
         if !*live {
@@ -197,13 +238,20 @@ impl Wq {
             st.enabled = false;
             st.int_handle
         };
+        if let Err(e) = self.hw.cmd(cmd::RESET_WQ, cmd::wq_operand(self.id)) {
+            dev_err!(
+                self.hw.dev(),
+                "wq{} halted and cannot be reset: its work stays pending until it is disabled\n",
+                self.id
+            );
+            return Err(e);
+        }
         let lost = self.reap(true);
         dev_warn!(
             self.hw.dev(),
-            "wq{} halted: {lost} descriptors failed, resetting it\n",
+            "wq{} halted: {lost} descriptors failed, the WQ was reset\n",
             self.id
         );
-        self.hw.cmd(cmd::RESET_WQ, cmd::wq_operand(self.id))?;
         self.hw.write_wqcfg(self.id, self.cfg)?;
         // Unbind may have begun meanwhile: then the WQ stays down.
         if self.hw.stopping.load(Ordering::Acquire) {
@@ -215,12 +263,57 @@ impl Wq {
         Ok(())
     }
 
-    /// Marks the WQ as going away for good: no recovery runs any more once this returns, and
-    /// a channel a client kept no longer commands the hardware WQ.
-    pub(crate) fn retire(&self) {
+    /// Disables the WQ for good: the device finishes or drops its work (see
+    /// [`Hw::disable_wq`]), then what is left completes as aborted. No recovery or abort
+    /// reaches the hardware WQ once this returns, and a channel a client kept sees a disabled
+    /// WQ.
+    pub(crate) fn stop(&self) {
         let mut live = self.live.lock();
         *live = false;
-        self.retired.store(true, Ordering::Release);
+        self.set_enabled(false, 0);
+        self.hw.disable_wq(self.id);
+        self.reap(true);
+    }
+
+    /// Whether the ring holds a descriptor a client terminated (the oldest has the lowest
+    /// number).
+    fn has_terminated(&self, st: &WqState) -> bool {
+        st.count > 0
+            && st.ring[st.head]
+                .as_ref()
+                .is_some_and(|(_, seq)| *seq < self.terminate_below.load(Ordering::Acquire))
+    }
+
+    /// Aborts the descriptors clients terminated: the device drops those it has not started,
+    /// and every descriptor leaves the ring, the terminated ones without a callback (those
+    /// submitted after them complete as aborted). Sleeps.
+    fn abort_terminated(&self) {
+        let live = self.live.lock();
+        // A stopped WQ was drained under `live`: nothing is left.
+        if !*live {
+            return;
+        }
+        {
+            let mut st = self.state.lock();
+            if !self.has_terminated(&st) {
+                return;
+            }
+            st.aborting = true;
+        }
+        match self.hw.cmd(cmd::ABORT_WQ, cmd::wq_operand(self.id)) {
+            Ok(_) => {
+                self.reap(true);
+            }
+            // They leave the ring as the device completes them, or when the WQ stops.
+            Err(e) => dev_warn!(
+                self.hw.dev(),
+                "wq{}: abort failed ({:?}): terminated work completes in the background\n",
+                self.id,
+                e
+            ),
+        }
+        self.state.lock().aborting = false;
+        drop(live);
     }
 }
 
@@ -251,13 +344,14 @@ impl dmaengine::Channel for WqChan {
 
     fn alloc_resources(&self) -> Result<u32> {
         self.0.client.store(true, Ordering::Relaxed);
-        // CAST: WQ sizes are 16-bit.
-        Ok(self.0.size() as u32)
+        Ok(u32::from(self.0.cfg.size))
     }
 
     fn free_resources(&self) {
-        // The client waited for or terminated its work; anything left is completed as aborted.
-        self.0.reap(true);
+        // A client may let the channel go with work in flight: that work is terminated and
+        // aborted, and its slots stay taken until the device is done with them.
+        let _ = self.terminate_all();
+        self.synchronize();
         self.0.client.store(false, Ordering::Relaxed);
     }
 
@@ -282,7 +376,7 @@ impl dmaengine::Channel for WqChan {
         if !st.enabled {
             return Err(ENODEV);
         }
-        if st.count == wq.size() {
+        if st.count == wq.size() || st.aborting {
             // A dedicated WQ silently drops work beyond its size: never send more.
             return Err(EBUSY);
         }
@@ -296,8 +390,11 @@ impl dmaengine::Channel for WqChan {
             .with_completion(wq.crs.dma_handle_with_offset(slot * CR_WORDS)?)
             .with_interrupt(st.int_handle);
         wq.write_portal(&hw_desc)?;
-        st.ring[slot] = Some(desc);
+        let seq = wq.submitted.load(Ordering::Relaxed);
+        st.ring[slot] = Some((desc, seq));
         st.count += 1;
+        // Published after the descriptor is in the ring; `terminate_all` reads it.
+        wq.submitted.store(seq + 1, Ordering::Release);
         Ok(())
     }
 
@@ -306,14 +403,19 @@ impl dmaengine::Channel for WqChan {
     }
 
     fn terminate_all(&self) -> Result {
+        // Any context, even a hard interrupt that interrupted a holder of `state`: no lock,
+        // only a mark on the work submitted so far. The device still runs it until
+        // `synchronize` aborts it, but no callback reports it.
         let wq = &self.0;
-        // The hardware WQ may be enabled again for someone else by now.
-        if wq.retired.load(Ordering::Acquire) {
-            wq.reap(true);
-            return Err(ENODEV);
-        }
-        wq.hw.cmd(cmd::ABORT_WQ, cmd::wq_operand(wq.id))?;
-        wq.reap(true);
+        let submitted = wq.submitted.load(Ordering::Acquire);
+        wq.terminate_below.fetch_max(submitted, Ordering::AcqRel);
         Ok(())
+    }
+
+    fn synchronize(&self) {
+        let wq = &self.0;
+        wq.abort_terminated();
+        // Wait for the callbacks in progress.
+        drop(wq.reaping.lock());
     }
 }

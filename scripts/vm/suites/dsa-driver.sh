@@ -32,19 +32,8 @@ chans() {
 irqs() {
 	grep "$1" /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }'
 }
-# dmatest_run KIND ITERATIONS: run dmatest (0 memcpy, 1 memset) on every channel of our
-# device; print its summary lines and succeed if every thread did ITERATIONS with 0 failures.
-dmatest_run() {
-	rmmod dmatest 2>/dev/null
-	dmesg -c > /dev/null
-	modprobe dmatest device="$bdf" dmatest="$1" iterations="$2" timeout=10000 || return 1
-	echo 1 > /sys/module/dmatest/parameters/run
-	cat /sys/module/dmatest/parameters/wait > /dev/null
-	rmmod dmatest
-	dmesg | grep 'dmatest: .*summary' | sed 's/^/# /'
-	tests=$(dmesg | grep -c "summary $2 tests, 0 failures")
-	[ "$tests" -ge 1 ] && [ "$tests" = "$(dmesg | grep -c 'summary')" ]
-}
+# dmatest_run KIND ITERATIONS (lib.sh's, on our device).
+dmatest_run() { dmatest_dev "$bdf" "$@"; }
 # debug block of the emulated device: INJECT at BAR0 + 0x1008.
 bar0=$(head -1 "$dev/resource" | cut -d' ' -f1)
 inject() { devmem $((bar0 + 0x1008)) 32 "$1"; }
