@@ -412,6 +412,58 @@ static void ims_test_create_errors(struct kunit *test)
 }
 
 /*
+ * The C API refuses what a caller may pass on from a failed
+ * ims_domain_create() (NULL, an ERR_PTR()) and a NULL device with -EINVAL,
+ * and arguments out of range without touching the domain: an index past
+ * its slots, the any-index value from a quota-less device, a slot the
+ * device does not hold, a quota below what the device holds.
+ */
+static void ims_test_bad_args(struct kunit *test)
+{
+	struct ims_kunit *k = ims_kunit_setup(test, 16);
+	struct device *dev = &k->pdev->dev;
+	struct ims_domain *bad[] = { NULL, ERR_PTR(-ENOMEM), ERR_PTR(-EOPNOTSUPP) };
+	struct msi_map map;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		KUNIT_EXPECT_EQ(test, ims_set_quota(bad[i], dev, 1), -EINVAL);
+		KUNIT_EXPECT_EQ(test, ims_count(bad[i], dev), 0);
+		map = ims_alloc_irq(bad[i], dev, IMS_ANY_INDEX, NULL);
+		KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
+		KUNIT_EXPECT_EQ(test, map.virq, 0);
+		ims_free_irq(bad[i], dev, 0);
+		ims_domain_remove(bad[i]);
+	}
+	KUNIT_EXPECT_EQ(test, ims_set_quota(k->ims, NULL, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ims_count(k->ims, NULL), 0);
+	map = ims_alloc_irq(k->ims, NULL, 0, NULL);
+	KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
+
+	/* Indices past the domain, up to the largest u32 below the any-index. */
+	map = ims_kunit_alloc(k, dev, 16, NULL);
+	KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
+	map = ims_kunit_alloc(k, dev, 65536, NULL);
+	KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
+	map = ims_kunit_alloc(k, dev, IMS_ANY_INDEX - 1, NULL);
+	KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
+
+	/* Freeing what is not held, or past the domain, frees nothing. */
+	map = ims_kunit_alloc_ok(k, 3, NULL);
+	ims_free_irq(k->ims, dev, 4);
+	ims_free_irq(k->ims, dev, 16);
+	ims_free_irq(k->ims, dev, IMS_ANY_INDEX);
+	KUNIT_EXPECT_EQ(test, ims_count(k->ims, dev), 1);
+	KUNIT_EXPECT_EQ(test, msi_domain_get_virq(dev, MSI_SECONDARY_DOMAIN, 3), map.virq);
+
+	/* A quota below what the device holds is refused; the largest is fine. */
+	KUNIT_EXPECT_EQ(test, ims_set_quota(k->ims, dev, 0), -EBUSY);
+	KUNIT_EXPECT_EQ(test, ims_set_quota(k->ims, dev, UINT_MAX), 0);
+	KUNIT_EXPECT_EQ(test, ims_count(k->ims, dev), 1);
+	ims_kunit_expect_clean(k);
+}
+
+/*
  * The device's default cookie is copied into the vector at allocation:
  * changing the default afterwards does not reach the vector. An explicit
  * cookie wins over the default.
@@ -780,6 +832,7 @@ static void ims_test_no_remapping(struct kunit *test)
 static struct kunit_case ims_test_cases[] = {
 	KUNIT_CASE(ims_test_slot_ctrl),
 	KUNIT_CASE(ims_test_create_errors),
+	KUNIT_CASE(ims_test_bad_args),
 	KUNIT_CASE(ims_test_default_cookie),
 	KUNIT_CASE(ims_test_mask_unmask),
 	KUNIT_CASE(ims_test_free_clears_slot),

@@ -617,15 +617,25 @@ impl ImsChip for CChip {
 
 type CDomain = ImsDomain<CChip>;
 
-/// Returns the domain behind a C handle.
+/// Returns the domain behind a C handle, or `EINVAL` for a NULL or `ERR_PTR()` handle (a
+/// C caller may pass on what a failed `ims_domain_create()` returned), and the device behind
+/// `subdev`, or `EINVAL` for NULL.
 ///
 /// # Safety
 ///
-/// `ims` must be a pointer returned by `ims_domain_create()` and not yet removed.
-unsafe fn c_domain<'a>(ims: *mut bindings::ims_domain) -> &'a CDomain {
+/// `ims` must be NULL, an `ERR_PTR()`, or a pointer returned by `ims_domain_create()` and
+/// not yet removed; `subdev` must be NULL or a valid device.
+unsafe fn c_args<'a>(
+    ims: *mut bindings::ims_domain,
+    subdev: *mut bindings::device,
+) -> Result<(&'a CDomain, &'a Device)> {
+    // SAFETY: `IS_ERR()` only looks at the pointer's value.
+    if ims.is_null() || subdev.is_null() || unsafe { bindings::IS_ERR(ims.cast()) } {
+        return Err(EINVAL);
+    }
     // SAFETY: By the function's contract the pointer came from `KBox::into_raw` of a pinned
-    // `CDomain` that is still alive.
-    unsafe { &*ims.cast::<CDomain>() }
+    // `CDomain` that is still alive, and `subdev` is a valid device.
+    Ok(unsafe { (&*ims.cast::<CDomain>(), Device::as_ref(subdev)) })
 }
 
 /// C API: creates the IMS domain of `dev` (see `include/linux/ims.h`).
@@ -676,29 +686,29 @@ pub unsafe extern "C" fn ims_domain_remove(ims: *mut bindings::ims_domain) {
     drop(unsafe { Pin::new_unchecked(KBox::from_raw(ims.cast::<CDomain>())) });
 }
 
-/// C API: sets the quota of `subdev`.
+/// C API: sets the quota of `subdev`; `-EINVAL` for a NULL or `ERR_PTR()` domain or a NULL
+/// device.
 ///
 /// # Safety
 ///
-/// `ims` must be a live domain from `ims_domain_create()` and `subdev` a valid device.
+/// `ims` must be NULL, an `ERR_PTR()` or a live domain from `ims_domain_create()`, and
+/// `subdev` NULL or a valid device.
 #[no_mangle]
 pub unsafe extern "C" fn ims_set_quota(
     ims: *mut bindings::ims_domain,
     subdev: *mut bindings::device,
     quota: u32,
 ) -> core::ffi::c_int {
-    if subdev.is_null() {
-        return EINVAL.to_errno();
-    }
     // SAFETY: The caller's contract.
-    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
-    match ims.set_quota(subdev, quota) {
+    let res = unsafe { c_args(ims, subdev) }.and_then(|(ims, dev)| ims.set_quota(dev, quota));
+    match res {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
 }
 
-/// C API: returns the number of vectors `subdev` holds.
+/// C API: returns the number of vectors `subdev` holds; 0 for a NULL or `ERR_PTR()` domain
+/// or a NULL device.
 ///
 /// # Safety
 ///
@@ -708,15 +718,12 @@ pub unsafe extern "C" fn ims_count(
     ims: *mut bindings::ims_domain,
     subdev: *mut bindings::device,
 ) -> u32 {
-    if subdev.is_null() {
-        return 0;
-    }
     // SAFETY: The caller's contract.
-    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
-    ims.count(subdev)
+    unsafe { c_args(ims, subdev) }.map_or(0, |(ims, dev)| ims.count(dev))
 }
 
-/// C API: allocates one vector; on failure `index` is a negative errno and `virq` 0.
+/// C API: allocates one vector; on failure `index` is a negative errno and `virq` 0
+/// (`-EINVAL` for a NULL or `ERR_PTR()` domain or a NULL device).
 ///
 /// # Safety
 ///
@@ -732,11 +739,11 @@ pub unsafe extern "C" fn ims_alloc_irq(
         index: e.to_errno(),
         virq: 0,
     };
-    if subdev.is_null() {
-        return fail(EINVAL);
-    }
     // SAFETY: The caller's contract.
-    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
+    let (ims, subdev) = match unsafe { c_args(ims, subdev) } {
+        Ok(args) => args,
+        Err(e) => return fail(e),
+    };
     // SAFETY: `cookie` is null or valid (the caller's contract).
     let cookie = unsafe { cookie.as_ref() }.copied();
     let index = (index != msi::ANY_INDEX).then_some(index);
@@ -746,7 +753,9 @@ pub unsafe extern "C" fn ims_alloc_irq(
     }
 }
 
-/// C API: frees the vector in slot `index` held by `subdev`.
+/// C API: frees the vector in slot `index` held by `subdev`. Anything else (a slot the
+/// device does not hold, a NULL or `ERR_PTR()` domain, a NULL device) frees nothing and
+/// logs one rate-limited line.
 ///
 /// # Safety
 ///
@@ -757,14 +766,14 @@ pub unsafe extern "C" fn ims_free_irq(
     subdev: *mut bindings::device,
     index: u32,
 ) {
-    if subdev.is_null() {
-        return;
-    }
     // SAFETY: The caller's contract.
-    let (ims, subdev) = unsafe { (c_domain(ims), Device::as_ref(subdev)) };
-    if ims.free(subdev, index).is_err() {
+    let res = unsafe { c_args(ims, subdev) }.and_then(|(ims, dev)| ims.free(dev, index));
+    // SAFETY: `__printk_ratelimit()` takes any C string, only to name the caller.
+    if res.is_err()
+        && unsafe { bindings::__printk_ratelimit(crate::c_str!("ims_free_irq").as_char_ptr()) } != 0
+    {
         pr_warn!(
-            "ims: freeing slot {} which the device does not hold\n",
+            "ims: not freeing slot {}: the device does not hold it\n",
             index
         );
     }
