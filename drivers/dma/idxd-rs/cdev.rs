@@ -183,9 +183,11 @@ impl miscdevice::Operations for UserCdev {
             let mut bytes = [0u8; regs::DESC_SIZE];
             let mut words = [0u64; 8];
             let res = data.read_slice(&mut bytes).and_then(|()| {
-                for (w, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+                // Indexing rather than `chunks_exact()`, whose panic path objtool does not
+                // know.
+                for (i, w) in words.iter_mut().enumerate() {
                     let mut le = [0u8; 8];
-                    le.copy_from_slice(b);
+                    le.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
                     *w = u64::from_le_bytes(le);
                 }
                 wq.check(words)

@@ -753,6 +753,13 @@ pub unsafe extern "C" fn ims_alloc_irq(
     }
 }
 
+/// Whether a rate-limited message may be printed now (`printk_ratelimit()`, the kernel's
+/// shared limit).
+fn printk_ratelimit() -> bool {
+    // SAFETY: `__printk_ratelimit()` takes any C string, only to name the caller.
+    unsafe { bindings::__printk_ratelimit(crate::c_str!("ims").as_char_ptr()) != 0 }
+}
+
 /// C API: frees the vector in slot `index` held by `subdev`. Anything else (a slot the
 /// device does not hold, a NULL or `ERR_PTR()` domain, a NULL device) frees nothing and
 /// logs one rate-limited line.
@@ -768,10 +775,7 @@ pub unsafe extern "C" fn ims_free_irq(
 ) {
     // SAFETY: The caller's contract.
     let res = unsafe { c_args(ims, subdev) }.and_then(|(ims, dev)| ims.free(dev, index));
-    // SAFETY: `__printk_ratelimit()` takes any C string, only to name the caller.
-    if res.is_err()
-        && unsafe { bindings::__printk_ratelimit(crate::c_str!("ims_free_irq").as_char_ptr()) } != 0
-    {
+    if res.is_err() && printk_ratelimit() {
         pr_warn!(
             "ims: not freeing slot {}: the device does not hold it\n",
             index
