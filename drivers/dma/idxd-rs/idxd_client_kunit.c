@@ -96,8 +96,27 @@ static void callback(void *param, const struct dmaengine_result *res)
 		complete(&c->all);
 }
 
-static int client_init(struct kunit *test, struct client *c, unsigned int nr)
+static void client_free(void *data)
 {
+	struct client *c = data;
+
+	if (c->src)
+		dma_free_coherent(c->dma_dev, c->nr * XFER, c->src, c->src_dma);
+	if (c->dst)
+		dma_free_coherent(c->dma_dev, c->nr * XFER, c->dst, c->dst_dma);
+	if (c->chan)
+		dma_release_channel(c->chan);
+}
+
+/*
+ * A client with a channel and buffers for nr copies, freed when the case
+ * ends, however it ends (clients registered later are freed first).
+ */
+static struct client *client_new(struct kunit *test, unsigned int nr)
+{
+	struct client *c = kunit_kzalloc(test, sizeof(*c), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, c);
 	c->test = test;
 	c->chan = request(test);
 	c->dma_dev = dmaengine_get_dma_device(c->chan);
@@ -107,19 +126,10 @@ static int client_init(struct kunit *test, struct client *c, unsigned int nr)
 	init_completion(&c->all);
 	c->src = dma_alloc_coherent(c->dma_dev, nr * XFER, &c->src_dma, GFP_KERNEL);
 	c->dst = dma_alloc_coherent(c->dma_dev, nr * XFER, &c->dst_dma, GFP_KERNEL);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, client_free, c), 0);
 	KUNIT_ASSERT_NOT_NULL(test, c->src);
 	KUNIT_ASSERT_NOT_NULL(test, c->dst);
-	return 0;
-}
-
-static void client_free(struct client *c)
-{
-	if (c->src)
-		dma_free_coherent(c->dma_dev, c->nr * XFER, c->src, c->src_dma);
-	if (c->dst)
-		dma_free_coherent(c->dma_dev, c->nr * XFER, c->dst, c->dst_dma);
-	if (c->chan)
-		dma_release_channel(c->chan);
+	return c;
 }
 
 /* Resets the counters and fills source i with pattern seed + i, destination with 0. */
@@ -179,33 +189,31 @@ static bool copied(struct client *c, unsigned int i, u8 seed)
  */
 static void terminate_in_callback(struct kunit *test)
 {
-	struct client c = { };
+	struct client *c = client_new(test, NR_DESC);
 	unsigned int i;
 
-	client_init(test, &c, NR_DESC);
-	client_arm(&c, 0x10);
-	c.terminate_in_callback = true;
-	client_submit_all(&c);
+	client_arm(c, 0x10);
+	c->terminate_in_callback = true;
+	client_submit_all(c);
 
-	KUNIT_ASSERT_TRUE_MSG(test, client_wait(&c.first), "no completion at all");
-	dmaengine_synchronize(c.chan);
-	KUNIT_EXPECT_EQ(test, c.terminate_ret, 0);
+	KUNIT_ASSERT_TRUE_MSG(test, client_wait(&c->first), "no completion at all");
+	dmaengine_synchronize(c->chan);
+	KUNIT_EXPECT_EQ(test, c->terminate_ret, 0);
 	/* Everything the device could still have done is done or dropped by now. */
 	msleep(100);
-	KUNIT_EXPECT_EQ_MSG(test, atomic_read(&c.callbacks), 1,
+	KUNIT_EXPECT_EQ_MSG(test, atomic_read(&c->callbacks), 1,
 			    "callbacks for terminated descriptors");
-	KUNIT_EXPECT_TRUE(test, copied(&c, 0, 0x10));
+	KUNIT_EXPECT_TRUE(test, copied(c, 0, 0x10));
 
 	/* The channel takes new work, and all of it completes. */
-	c.terminate_in_callback = false;
-	client_arm(&c, 0x40);
-	client_submit_all(&c);
-	KUNIT_ASSERT_TRUE_MSG(test, client_wait(&c.all), "%d of %u completions after the termination",
-			      atomic_read(&c.callbacks), c.nr);
-	KUNIT_EXPECT_EQ(test, atomic_read(&c.ok), (int)c.nr);
-	for (i = 0; i < c.nr; i++)
-		KUNIT_EXPECT_TRUE_MSG(test, copied(&c, i, 0x40), "copy %u", i);
-	client_free(&c);
+	c->terminate_in_callback = false;
+	client_arm(c, 0x40);
+	client_submit_all(c);
+	KUNIT_ASSERT_TRUE_MSG(test, client_wait(&c->all), "%d of %u completions afterwards",
+			      atomic_read(&c->callbacks), c->nr);
+	KUNIT_EXPECT_EQ(test, atomic_read(&c->ok), (int)c->nr);
+	for (i = 0; i < c->nr; i++)
+		KUNIT_EXPECT_TRUE_MSG(test, copied(c, i, 0x40), "copy %u", i);
 }
 
 static enum hrtimer_restart terminate_timer(struct hrtimer *t)
@@ -219,60 +227,64 @@ static enum hrtimer_restart terminate_timer(struct hrtimer *t)
 /* Terminated from a timer (hard interrupt context), while the device works. */
 static void terminate_in_irq(struct kunit *test)
 {
-	struct client c = { };
+	struct client *c = client_new(test, NR_DESC);
 	int before;
 
-	client_init(test, &c, NR_DESC);
-	client_arm(&c, 0x20);
-	c.terminate_ret = 1;
-	hrtimer_init(&c.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	c.timer.function = terminate_timer;
-	client_submit_all(&c);
-	hrtimer_start(&c.timer, ms_to_ktime(1), HRTIMER_MODE_REL_HARD);
+	client_arm(c, 0x20);
+	c->terminate_ret = 1;
+	hrtimer_init(&c->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	c->timer.function = terminate_timer;
+	client_submit_all(c);
+	hrtimer_start(&c->timer, ms_to_ktime(1), HRTIMER_MODE_REL_HARD);
 	msleep(20);
-	hrtimer_cancel(&c.timer);
-	KUNIT_EXPECT_EQ(test, c.terminate_ret, 0);
-	dmaengine_synchronize(c.chan);
+	hrtimer_cancel(&c->timer);
+	KUNIT_EXPECT_EQ(test, c->terminate_ret, 0);
+	dmaengine_synchronize(c->chan);
 	/* Nothing completes any more once synchronized. */
-	before = atomic_read(&c.callbacks);
+	before = atomic_read(&c->callbacks);
 	msleep(100);
-	KUNIT_EXPECT_EQ(test, atomic_read(&c.callbacks), before);
-	KUNIT_EXPECT_LT(test, before, (int)c.nr);
-	client_free(&c);
+	KUNIT_EXPECT_EQ(test, atomic_read(&c->callbacks), before);
+	KUNIT_EXPECT_LT(test, before, (int)c->nr);
 }
 
 /*
  * A client lets its channel go with a full work queue in flight; the next
- * client of the channel fills the work queue again, and every one of its
- * copies must complete, successfully, with the right bytes.
+ * client of the channel, with buffers of its own, fills the work queue
+ * again, and every one of its copies must complete, successfully, with the
+ * right bytes. If the old work still ran, the device would drop the new
+ * descriptors (the WQ is full) and the old ones' completion records would
+ * mark the new ones done before their data moved.
  */
 static void release_in_flight(struct kunit *test)
 {
-	struct client c = { };
-	unsigned int i;
-
 	/* The whole work queue: the old work occupies every slot the new work needs. */
-	client_init(test, &c, wq_size);
-	client_arm(&c, 0x30);
-	client_submit_all(&c);
-	dma_release_channel(c.chan);
-	c.chan = request(test);
-	KUNIT_ASSERT_PTR_EQ(test, dmaengine_get_dma_device(c.chan), c.dma_dev);
+	struct client *old = client_new(test, wq_size), *c;
+	unsigned int i, j;
+	u8 seed;
 
+	client_arm(old, 0x30);
+	client_submit_all(old);
+	dma_release_channel(old->chan);
+	old->chan = NULL;
+
+	/*
+	 * Freed before the old client's buffers, which the old work would
+	 * still write to if it had not been stopped.
+	 */
+	c = client_new(test, wq_size);
+	KUNIT_EXPECT_PTR_EQ(test, c->dma_dev, old->dma_dev);
 	for (i = 0; i < 3; i++) {
-		unsigned int j;
-
-		client_arm(&c, 0x50 + 0x10 * i);
-		client_submit_all(&c);
-		KUNIT_ASSERT_TRUE_MSG(test, client_wait(&c.all), "round %u: %d of %u completions", i,
-				      atomic_read(&c.callbacks), c.nr);
-		KUNIT_EXPECT_EQ_MSG(test, atomic_read(&c.ok), (int)c.nr, "round %u", i);
-		for (j = 0; j < c.nr; j++)
-			KUNIT_EXPECT_TRUE_MSG(test, copied(&c, j, 0x50 + 0x10 * i),
+		seed = 0x50 + 0x10 * i;
+		client_arm(c, seed);
+		client_submit_all(c);
+		KUNIT_ASSERT_TRUE_MSG(test, client_wait(&c->all), "round %u: %d of %u completions",
+				      i, atomic_read(&c->callbacks), c->nr);
+		KUNIT_EXPECT_EQ_MSG(test, atomic_read(&c->ok), (int)c->nr, "round %u", i);
+		for (j = 0; j < c->nr; j++)
+			KUNIT_EXPECT_TRUE_MSG(test, copied(c, j, seed),
 					      "round %u: copy %u completed without its data",
 					      i, j);
 	}
-	client_free(&c);
 }
 
 static struct kunit_case idxd_client_cases[] = {
