@@ -12,6 +12,9 @@
  *    of the channel must then get all of its own work done, correctly and
  *    in full: no completion of the old work may mark a new descriptor done,
  *    and the work queue must not be overfilled.
+ *  - When a halted work queue cannot be reset, its work does not complete:
+ *    the device never confirmed that it stopped writing to those buffers
+ *    (with the emulated DSA's fault injection, parameter "debug_block").
  *
  * The cases need a kernel work queue enabled as a channel of the device
  * named by the "device" parameter (a PCI name such as 0000:00:03.0), with
@@ -25,6 +28,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/dmaengine.h>
 #include <linux/hrtimer.h>
+#include <linux/io.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -39,6 +43,21 @@ MODULE_PARM_DESC(device, "Name of the DMA device whose channel to use (e.g. 0000
 static unsigned int wq_size = 16;
 module_param(wq_size, uint, 0444);
 MODULE_PARM_DESC(wq_size, "Size of the channel's work queue");
+
+static unsigned int wq;
+module_param(wq, uint, 0444);
+MODULE_PARM_DESC(wq, "Index of the channel's work queue in the device");
+
+static unsigned long debug_block;
+module_param(debug_block, ulong, 0444);
+MODULE_PARM_DESC(debug_block,
+		 "Physical address of the emulated DSA's debug block (BAR0 + 0x1000), 0 for none");
+
+/* The emulated DSA's fault injection (tools/testing/qemu/docs/dsa.rst) */
+#define DBG_INJECT		0x08
+#define  INJ_HALT_WQ(wq)	(2 | (wq) << 16)
+#define  INJ_FAIL_CMD(code, err) (4 | (code) << 8 | (err) << 16)
+#define CMD_RESET_WQ		10
 
 #define XFER		4096
 #define NR_DESC		8
@@ -287,10 +306,46 @@ static void release_in_flight(struct kunit *test)
 	}
 }
 
+/*
+ * The WQ halts with work queued and the reset that recovery sends fails: the
+ * device never confirmed that it stopped, so that work must not complete
+ * (its buffers could still be written); it stays pending until the WQ is
+ * disabled, or, here, until the client lets the channel go. Runs last: the
+ * WQ stays halted.
+ */
+static void recovery_reset_fails(struct kunit *test)
+{
+	struct client *c;
+	void __iomem *dbg;
+	int before;
+
+	if (!debug_block)
+		kunit_skip(test, "no debug_block address of an emulated DSA");
+	c = client_new(test, NR_DESC);
+	dbg = ioremap(debug_block, 0x20);
+	KUNIT_ASSERT_NOT_NULL(test, dbg);
+
+	client_arm(c, 0x60);
+	client_submit_all(c);
+	KUNIT_ASSERT_TRUE_MSG(test, client_wait(&c->first), "no completion at all");
+	writel(INJ_FAIL_CMD(CMD_RESET_WQ, 0x2a), dbg + DBG_INJECT);
+	writel(INJ_HALT_WQ(wq), dbg + DBG_INJECT);
+	iounmap(dbg);
+
+	/* The misc interrupt's recovery has run by now. */
+	msleep(300);
+	before = atomic_read(&c->callbacks);
+	KUNIT_EXPECT_LT_MSG(test, before, (int)c->nr,
+			    "work completed although the WQ reset failed");
+	msleep(100);
+	KUNIT_EXPECT_EQ(test, atomic_read(&c->callbacks), before);
+}
+
 static struct kunit_case idxd_client_cases[] = {
 	KUNIT_CASE(terminate_in_callback),
 	KUNIT_CASE(terminate_in_irq),
 	KUNIT_CASE(release_in_flight),
+	KUNIT_CASE(recovery_reset_fails),
 	{}
 };
 

@@ -464,6 +464,14 @@ def main():
           "halt WQ 2: state 2, SWERR, INTCAUSE")
     check(run_cmd(q, 7, 1 << 2) == 0 and q.r32(BAR0 + 0x558) >> 30 == 0,
           "disable halted WQ 2")
+    # command failure: RESET_WQ (10) fails once with error 0x2a, then works; a failure
+    # for any command hits the next one, whatever it is
+    q.w32(BAR0 + 0x1008, 4 | (10 << 8) | (0x2a << 16))
+    check(run_cmd(q, 9, 1 << 2) == 0, "injected RESET_WQ failure spares ABORT_WQ")
+    check(run_cmd(q, 10, 1 << 2) & 0xff == 0x2a, "injected RESET_WQ failure 0x2a")
+    check(run_cmd(q, 10, 1 << 2) == 0, "only the next RESET_WQ fails")
+    q.w32(BAR0 + 0x1008, 4)
+    check(run_cmd(q, 7, 1 << 2) & 0xff == 0x01, "injected failure of any command")
     q.w64(BAR0 + 0xc0, 3)
     q.w32(BAR0 + 0x1008, 3 | (0x33 << 8) | (1 << 16) | (1 << 24))
     sw = q.r64(BAR0 + 0xc0)

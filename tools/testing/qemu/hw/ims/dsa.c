@@ -255,6 +255,7 @@ enum {
 #define DSA_INJ_FAIL_NEXT       1
 #define DSA_INJ_HALT_WQ         2
 #define DSA_INJ_SWERR           3
+#define DSA_INJ_FAIL_CMD        4
 #define DSA_INJ_WQ_VALID        BIT(24)
 
 /* Descriptor (idxd.h struct dsa_hw_desc), byte offsets */
@@ -367,6 +368,10 @@ struct DsaState {
     /* fault injection */
     uint32_t fail_pending;
     uint32_t fail_status;
+    /* injected command failures: count, command code (0: any), error */
+    uint32_t fail_cmd_pending;
+    uint32_t fail_cmd_code;
+    uint32_t fail_cmd_status;
     uint32_t latency_us;
     bool lat_ready;
 
@@ -1172,6 +1177,13 @@ static void dsa_exec_cmd(DsaState *s)
     uint32_t op = DSA_CMD_OPERAND(s->cmd), sts = DSA_CMDSTS_SUCCESS, mask;
     unsigned i;
 
+    if (s->fail_cmd_pending &&
+        (!s->fail_cmd_code || s->fail_cmd_code == DSA_CMD_CODE(s->cmd))) {
+        s->fail_cmd_pending--;
+        sts = s->fail_cmd_status;
+        goto done;
+    }
+
     switch (DSA_CMD_CODE(s->cmd)) {
     case DSA_CMD_ENABLE_DEVICE:
         sts = dsa_cmd_enable_device(s);
@@ -1251,6 +1263,7 @@ static void dsa_exec_cmd(DsaState *s)
         break;
     }
 
+done:
     s->cmd_pending = false;
     s->cmdsts = sts;
     if (s->cmd & DSA_CMD_INT_REQ) {
@@ -1315,6 +1328,12 @@ static void dsa_inject(DsaState *s, uint32_t val)
             return;
         }
         dsa_wq_halt(s, wq, arg ? arg : DSA_COMP_HW_ERR1);
+        break;
+    case DSA_INJ_FAIL_CMD:
+        /* the WQ field carries the error code here */
+        s->fail_cmd_pending++;
+        s->fail_cmd_code = arg;
+        s->fail_cmd_status = wq ? wq : DSA_CMDSTS_INVAL_CMD;
         break;
     case DSA_INJ_SWERR:
         if ((val & DSA_INJ_WQ_VALID) && wq < DSA_NUM_WQS) {
@@ -1759,6 +1778,7 @@ static void dsa_reset_hold(Object *obj, ResetType type)
     s->cmd_pending = false;
     s->fail_pending = s->prop_fail_next;
     s->fail_status = s->prop_fail_status;
+    s->fail_cmd_pending = 0;
     s->latency_us = s->prop_latency_us;
     s->lat_ready = false;
     timer_del(s->lat_timer);
@@ -1802,7 +1822,7 @@ static const VMStateDescription dsa_vmstate_wq = {
 
 static const VMStateDescription dsa_vmstate = {
     .name = "intel-dsa",
-    .version_id = 1,
+    .version_id = 2,
     .minimum_version_id = 1,
     .post_load = dsa_post_load,
     .fields = (const VMStateField[]) {
@@ -1833,6 +1853,9 @@ static const VMStateDescription dsa_vmstate = {
         VMSTATE_UINT32(latency_us, DsaState),
         VMSTATE_BOOL(lat_ready, DsaState),
         VMSTATE_TIMER_PTR(lat_timer, DsaState),
+        VMSTATE_UINT32_V(fail_cmd_pending, DsaState, 2),
+        VMSTATE_UINT32_V(fail_cmd_code, DsaState, 2),
+        VMSTATE_UINT32_V(fail_cmd_status, DsaState, 2),
         VMSTATE_END_OF_LIST()
     }
 };
