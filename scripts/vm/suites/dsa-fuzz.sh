@@ -9,11 +9,11 @@
 test=/tests/selftests/ims/dsa_fuzz_test
 
 echo "TAP version 13"
-echo "1..4"
+echo "1..5"
 
 dev=$(find_pci 0x8086 0x0b25)
 if [ -z "$dev" ]; then
-	for i in 1 2 3 4; do echo "ok $i # SKIP no 8086:0b25 device"; done
+	for i in 1 2 3 4 5; do echo "ok $i # SKIP no 8086:0b25 device"; done
 	exit 0
 fi
 bdf=${dev##*/}
@@ -47,10 +47,27 @@ sane() {
 	dsa_setup && dmatest_run 200
 }
 reload() { rmmod idxd && modprobe idxd && dsa_setup && dmatest_run 50; }
+# The device refuses to enable a WQ once (the emulated DSA's command-failure injection,
+# ENABLE_WQ = 6): the bind fails with cmd_status set and the WQ disabled, and the next bind
+# works, with nothing left behind by the failed one.
+bar0=$(head -1 "$dev/resource" | cut -d' ' -f1)
+enable_fails_once() {
+	local w=/sys/bus/dsa/devices/wq0.0
+	echo wq0.0 > /sys/bus/dsa/drivers/dmaengine/unbind || return 1
+	echo 0 > /sys/bus/dsa/devices/dsa0/cmd_status
+	devmem $((bar0 + 0x1008)) 32 $((4 | 6 << 8 | 0x22 << 16))
+	! echo wq0.0 > /sys/bus/dsa/drivers/dmaengine/bind 2>/dev/null || return 1
+	echo "# after the refused enable: state $(cat $w/state), cmd_status $(cat /sys/bus/dsa/devices/dsa0/cmd_status)"
+	[ "$(cat $w/state)" = disabled ] &&
+		[ "$(cat /sys/bus/dsa/devices/dsa0/cmd_status)" = 0x22 ] &&
+		echo wq0.0 > /sys/bus/dsa/drivers/dmaengine/bind &&
+		[ "$(cat $w/state)" = enabled ] && dmatest_run 20
+}
 
-# 3: after the storm, a sane configuration enables the device and dmatest passes.
+# 3, 4: after the storm, a sane configuration enables the device and dmatest passes.
 check "sane configuration after the storm: enabled, dmatest 200 memcpy, 0 failures" sane
-# 4: the module unloads (every WQ and the device disabled) and loads again.
+check "a WQ the device refuses to enable once enables at the next bind" enable_fails_once
+# 5: the module unloads (every WQ and the device disabled) and loads again.
 check "unload, reload, configure, dmatest 50 memcpy" reload
 
 rmmod idxd
