@@ -187,6 +187,11 @@ fn any_base(input: &Input<'_>) -> Result<u64> {
     input.parse(Radix::Auto).map_err(|_| EINVAL)
 }
 
+/// A small field's value, `v` if it is in `0..=max`.
+fn in_range(v: i64, max: u8) -> Result<u8> {
+    u8::try_from(v).ok().filter(|v| *v <= max).ok_or(EINVAL)
+}
+
 /// A value that must fit the narrower type `T` once checked against its own bound.
 fn narrow<T: TryFrom<u64>>(v: u64) -> Result<T> {
     T::try_from(v).map_err(|_| EINVAL)
@@ -1031,11 +1036,7 @@ impl Node {
                 }
             }
             attr::G_TC_A | attr::G_TC_B => {
-                let v = dec_signed(input)?;
-                if !(0..=7).contains(&v) {
-                    return Err(EINVAL);
-                }
-                let tc = narrow(v.unsigned_abs())?;
+                let tc = in_range(dec_signed(input)?, 7)?;
                 if id == attr::G_TC_A {
                     grp.tc_a = tc;
                 } else {
@@ -1047,10 +1048,7 @@ impl Node {
                 if !hw.grpcap.progress_limit() {
                     return Err(EOPNOTSUPP);
                 }
-                if !(0..=3).contains(&v) {
-                    return Err(EINVAL);
-                }
-                let limit = narrow(v.unsigned_abs())?;
+                let limit = in_range(v, 3)?;
                 if id == attr::G_DESC_PROGRESS {
                     grp.desc_progress_limit = limit;
                 } else {

@@ -59,8 +59,6 @@ pub(crate) struct Wq {
     state: SpinLock<WqState>,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
-    /// Descriptors dropped without a callback because a client terminated them.
-    pub(crate) terminated: AtomicU64,
     /// The number the next submitted descriptor gets; written under `state`.
     submitted: AtomicU64,
     /// Descriptors numbered below this were terminated by a client: they leave the ring once
@@ -105,7 +103,6 @@ impl Wq {
                 }, "Wq::state"),
                 completed: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
-                terminated: AtomicU64::new(0),
                 submitted: AtomicU64::new(0),
                 terminate_below: AtomicU64::new(0),
                 client: AtomicBool::new(false),
@@ -174,7 +171,6 @@ impl Wq {
         while let Some((desc, status, terminated)) = self.pop_done(all) {
             n += 1;
             if terminated {
-                self.terminated.fetch_add(1, Ordering::Relaxed);
                 // Dropping it gives back its unmap data; the client hears nothing.
                 drop(desc);
                 continue;
