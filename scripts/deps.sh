@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Install what the build needs: Debian packages, bindgen-cli (pinned), and a Python venv with
-# the meson that QEMU 10.0 wants. Idempotent; a stamp keyed by the package list and the pins
-# makes a second run a no-op.
+# Install what the build needs: Debian packages, bindgen-cli (pinned), a Python venv with the
+# meson that QEMU 10.0 wants, and Debian's linux-source-7.3. Idempotent; a stamp keyed by the
+# package list and the pins makes a second run a no-op.
 
 . "$(dirname "$0")/lib/common.sh"
 
@@ -17,12 +17,47 @@ key=$(printf '%s %s %s %s' "$(hash_inputs "$IMS_TOP/scripts/config/packages.txt"
 
 pkgs=$(grep -v '^#' "$IMS_TOP/scripts/config/packages.txt")
 
+# linux-source-7.3 is in trixie-backports only. It is architecture "all" and needs nothing
+# but binutils and xz-utils, so fetch the .deb with an apt configuration of its own (its own
+# sources, lists and cache, under $IMS_CACHE) and unpack it into $KPKG_DIR: the host's
+# sources and package database are not touched.
+fetch_linux_source() {
+	local dir=$IMS_CACHE/apt-$KPKG_SUITE o deb have
+
+	[ -f "$KTARBALL" ] && return 0
+	log "fetching $KPKG $KPKG_VERSION from Debian $KPKG_SUITE"
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/deb"
+	printf 'deb http://deb.debian.org/debian %s main\n' "$KPKG_SUITE" > "$dir/sources.list"
+	o=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+	   -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache"
+	   -o APT::Sandbox::User=root)
+	apt-get "${o[@]}" -qq update ||
+		die "cannot read the $KPKG_SUITE index from deb.debian.org (network?)"
+	have=$(apt-cache "${o[@]}" madison "$KPKG" | awk '{ print $3 }' | paste -sd' ')
+	case " $have " in
+	*" $KPKG_VERSION "*) ;;
+	*) die "$KPKG $KPKG_VERSION is not in Debian $KPKG_SUITE (it has: ${have:-nothing});" \
+	       "set KPKG_VERSION in scripts/lib/common.sh to one it has and rebase our patches" ;;
+	esac
+	rm -f "$dir"/deb/*.deb
+	(cd "$dir/deb" && apt-get "${o[@]}" -qq download "$KPKG=$KPKG_VERSION") ||
+		die "downloading $KPKG $KPKG_VERSION failed"
+	deb=$(echo "$dir"/deb/*.deb)
+	rm -rf "$KPKG_DIR.tmp"
+	mkdir -p "$(dirname "$KPKG_DIR")"
+	dpkg-deb -x "$deb" "$KPKG_DIR.tmp"
+	[ -f "$KPKG_DIR.tmp/usr/src/$KPKG.tar.xz" ] || die "$deb holds no $KPKG.tar.xz"
+	rm -rf "$KPKG_DIR" "$deb"
+	mv "$KPKG_DIR.tmp" "$KPKG_DIR"
+}
+
 have_all() {
 	# shellcheck disable=SC2086
-	dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -vc 'install ok installed' | grep -qx 0 &&
+	! dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -qv 'install ok installed' &&
 		[ -x "$HOME/.cargo/bin/bindgen" ] &&
 		"$HOME/.cargo/bin/bindgen" --version | grep -q " $BINDGEN_VERSION" &&
-		[ -x "$PYENV/bin/meson" ]
+		[ -x "$PYENV/bin/meson" ] &&
+		[ -f "$KTARBALL" ]
 }
 
 if stamp_ok deps "$key" && have_all; then
@@ -59,5 +94,7 @@ if [ ! -x "$PYENV/bin/meson" ]; then
 	python3 -m venv "$PYENV"
 	"$PYENV/bin/pip" install -q "meson==$MESON_VERSION" "pycotap==$PYCOTAP_VERSION"
 fi
+
+fetch_linux_source
 
 stamp_set deps "$key"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build the test kernel: pristine Debian linux-source-6.12, plus our patches
+# Build the test kernel: pristine Debian linux-source-7.3 (trixie-backports), plus our patches
 # (scripts/patches/linux/*.patch, applied in order), plus our files laid over it (the
 # kernel-path directories of this repository), configured from tinyconfig and
 # scripts/config/ims.config.
@@ -38,8 +38,8 @@ if [ -n "$IMS_KVARIANT" ]; then
 fi
 
 src_key() {
-	printf '%s %s\n' "$(dpkg-query -W -f='${Version}' linux-source-$KVER)" \
-		"$(stat -c '%s' "$KTARBALL")"
+	[ -f "$KTARBALL" ] || die "$KTARBALL is missing: run scripts/deps.sh (make deps)"
+	printf '%s %s\n' "$KPKG_VERSION" "$(stat -c '%s' "$KTARBALL")"
 }
 
 extract() {

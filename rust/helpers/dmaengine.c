@@ -4,19 +4,9 @@
 #include <linux/list.h>
 #include <linux/rculist.h>
 
-void rust_helper_dma_descriptor_unmap(struct dma_async_tx_descriptor *tx)
+__rust_helper void rust_helper_dma_descriptor_unmap(struct dma_async_tx_descriptor *tx)
 {
 	dma_descriptor_unmap(tx);
-}
-
-void rust_helper_INIT_LIST_HEAD(struct list_head *list)
-{
-	INIT_LIST_HEAD(list);
-}
-
-void rust_helper_list_add_tail(struct list_head *new, struct list_head *head)
-{
-	list_add_tail(new, head);
 }
 
 /*
@@ -26,17 +16,17 @@ void rust_helper_list_add_tail(struct list_head *new, struct list_head *head)
  */
 struct dma_chan *dma_get_slave_channel(struct dma_chan *chan);
 
-struct dma_chan *rust_helper_dma_get_slave_channel(struct dma_chan *chan)
+__rust_helper struct dma_chan *rust_helper_dma_get_slave_channel(struct dma_chan *chan)
 {
 	return dma_get_slave_channel(chan);
 }
 
-void rust_helper_list_add_tail_rcu(struct list_head *new, struct list_head *head)
+__rust_helper void rust_helper_list_add_tail_rcu(struct list_head *new, struct list_head *head)
 {
 	list_add_tail_rcu(new, head);
 }
 
-void rust_helper_list_del_rcu(struct list_head *entry)
+__rust_helper void rust_helper_list_del_rcu(struct list_head *entry)
 {
 	list_del_rcu(entry);
 }

@@ -25,8 +25,9 @@ use crate::{
     kstrtox,
     prelude::*,
     str::{CStr, CString},
+    sync::aref::ARef,
     sync::Arc,
-    types::{ARef, Opaque},
+    types::Opaque,
     ThisModule,
 };
 use core::{
@@ -109,13 +110,13 @@ impl<'a> Input<'a> {
 
     /// Parses the input as a boolean, as `kstrtobool()` does.
     pub fn parse_bool(&self) -> Result<bool> {
-        kstrtox::kstrtobool(self.s)
+        crate::str::kstrtobool(self.s)
     }
 
     /// Whether the input is `word`, with or without one trailing newline
     /// (`sysfs_streq()`).
     pub fn is(&self, word: &str) -> bool {
-        let b = self.s.as_bytes();
+        let b = self.s.to_bytes();
         b.strip_suffix(b"\n").unwrap_or(b) == word.as_bytes()
     }
 
@@ -123,7 +124,7 @@ impl<'a> Input<'a> {
     ///
     /// Fails with `EINVAL` if it is not UTF-8.
     pub fn text(&self) -> Result<&'a str> {
-        let b = self.s.as_bytes();
+        let b = self.s.to_bytes();
         let b = b.strip_suffix(b"\n").unwrap_or(b);
         core::str::from_utf8(b).map_err(|_| EINVAL)
     }
@@ -279,7 +280,7 @@ impl<T: Node, const N: usize> Drop for BusRegistration<T, N> {
 /// [`Bus`]), with a reference held for the lifetime `'a`.
 unsafe fn node<'a, T: Node>(dev: *mut bindings::device) -> &'a T {
     // SAFETY: `dev` is the `dev` field of a live `Inner<T>` (safety requirement).
-    let inner = unsafe { &*container_of!(dev, Inner<T>, dev) };
+    let inner = unsafe { &*container_of!(Opaque::cast_from(dev).cast_mut(), Inner<T>, dev) };
     &inner.data
 }
 
@@ -423,10 +424,10 @@ impl<T: Node> DeviceType<T> {
                 attr.attr.key = crate::static_lock_class!().as_ptr();
             }
             if a.mode & 0o444 != 0 {
-                attr.show = Some(show_callback::<T>);
+                attr.__bindgen_anon_1.show = Some(show_callback::<T>);
             }
             if a.mode & 0o222 != 0 {
-                attr.store = Some(store_callback::<T>);
+                attr.__bindgen_anon_2.store = Some(store_callback::<T>);
             }
             raw_attrs.push(RawAttr { attr, id: a.id }, GFP_KERNEL)?;
         }
@@ -441,7 +442,7 @@ impl<T: Node> DeviceType<T> {
 
         // SAFETY: `attribute_group` is a C struct for which all zeroes is a valid value.
         let mut group: bindings::attribute_group = unsafe { core::mem::zeroed() };
-        group.attrs = ptrs.as_mut_ptr();
+        group.__bindgen_anon_2.attrs = ptrs.as_mut_ptr();
         let group = KBox::new(Opaque::new(group), GFP_KERNEL)?;
         let groups = KBox::new([group.get().cast_const(), core::ptr::null()], GFP_KERNEL)?;
 
@@ -561,7 +562,7 @@ struct Inner<T: Node> {
 unsafe extern "C" fn release_callback<T: Node>(dev: *mut bindings::device) {
     // SAFETY: `dev` is the `dev` of an `Inner<T>` that `Registration::new` leaked from a
     // `KBox`, and nothing refers to it any more.
-    let inner = unsafe { container_of!(dev, Inner<T>, dev) }.cast_mut();
+    let inner = unsafe { container_of!(Opaque::cast_from(dev).cast_mut(), Inner<T>, dev) };
     // SAFETY: As above: the allocation is ours to free.
     let inner = unsafe { KBox::from_raw(inner) };
     let count = inner.count;
@@ -621,7 +622,7 @@ impl<T: Node> Registration<T> {
         bus.devices.fetch_add(1, Ordering::AcqRel);
         let inner = KBox::into_raw(inner);
         // SAFETY: `inner` is a valid allocation we own.
-        let dev = Opaque::raw_get(unsafe { addr_of!((*inner).dev) });
+        let dev = Opaque::cast_into(unsafe { addr_of!((*inner).dev) });
 
         // SAFETY: `dev` is a zeroed `struct device`, not shared yet. Once initialised, its
         // reference count owns `inner`: `put_device()` frees it through `release_callback`.
@@ -636,9 +637,7 @@ impl<T: Node> Registration<T> {
         }
 
         // SAFETY: `dev` is initialised; the format takes one NUL-terminated string.
-        let ret = unsafe {
-            bindings::dev_set_name(dev, crate::c_str!("%s").as_char_ptr(), name.as_char_ptr())
-        };
+        let ret = unsafe { bindings::dev_set_name(dev, c"%s".as_char_ptr(), name.as_char_ptr()) };
         // SAFETY: `dev` is initialised.
         let ret = to_result(ret).and_then(|()| to_result(unsafe { bindings::device_add(dev) }));
         if let Err(e) = ret {
@@ -665,7 +664,7 @@ impl<T: Node> Registration<T> {
     pub fn device(&self) -> &Device {
         // SAFETY: `inner` is alive while we hold our reference (type invariant), and so is its
         // `dev`, a valid `struct device`.
-        unsafe { Device::as_ref(self.inner.as_ref().dev.get()) }
+        unsafe { Device::from_raw(self.inner.as_ref().dev.get()) }
     }
 
     /// A counted reference to the device, which keeps its `T` alive but not its registration.

@@ -23,7 +23,7 @@ use crate::{
     error::{from_result, to_result},
     prelude::*,
     sync::LockClassKey,
-    sync::{Arc, Mutex, SpinLock},
+    sync::{Arc, Mutex, SpinLockIrq},
     types::Opaque,
     workqueue::{self, impl_has_work, Work, WorkItem},
 };
@@ -37,16 +37,14 @@ use core::{
 // defined here, both are in the kernel crate whichever crate instantiates the types, while a
 // `new_spinlock!()` in generic code would pair the kernel crate's class with each
 // instantiating module's copy of the name, which lockdep reports.
-static CHAN_LOCK_CLASS: (&CStr, &LockClassKey) = (
-    crate::c_str!("dmaengine::Chan::lock"),
+static CHAN_LOCK_CLASS: (&CStr, Pin<&LockClassKey>) =
+    (c"dmaengine::Chan::lock", crate::static_lock_class!());
+static DYN_CHANS_CLASS: (&CStr, Pin<&LockClassKey>) = (
+    c"dmaengine::DmaDevice::dyn_chans",
     crate::static_lock_class!(),
 );
-static DYN_CHANS_CLASS: (&CStr, &LockClassKey) = (
-    crate::c_str!("dmaengine::DmaDevice::dyn_chans"),
-    crate::static_lock_class!(),
-);
-static FREE_WORK_CLASS: (&CStr, &LockClassKey) = (
-    crate::c_str!("dmaengine::DmaDevice::free_work"),
+static FREE_WORK_CLASS: (&CStr, Pin<&LockClassKey>) = (
+    c"dmaengine::DmaDevice::free_work",
     crate::static_lock_class!(),
 );
 
@@ -312,14 +310,15 @@ impl<D> PinnedDrop for Desc<D> {
 /// # Invariants
 ///
 /// `chan.device` points to the `dma_device` of the [`Registration`] that holds this channel.
-/// The `lock` protects the cookie state of `chan` (`cookie`, `completed_cookie`).
+/// The `lock` protects the cookie state of `chan` (`cookie`, `completed_cookie`); it is taken
+/// with interrupts off, since clients submit from any context.
 #[pin_data]
 #[repr(C)]
 pub struct Chan<T> {
     #[pin]
     chan: Opaque<bindings::dma_chan>,
     #[pin]
-    lock: SpinLock<()>,
+    lock: SpinLockIrq<()>,
     /// Whether a client holds the channel: set and cleared by the core's alloc and free
     /// callbacks, which it calls with its list mutex held.
     in_use: AtomicBool,
@@ -334,7 +333,7 @@ impl<T> Chan<T> {
     /// # Safety
     ///
     /// `chan` must be the `chan` field of a live `Chan<U>` (for any `U`).
-    unsafe fn lock_of(chan: *mut bindings::dma_chan) -> *const SpinLock<()> {
+    unsafe fn lock_of(chan: *mut bindings::dma_chan) -> *const SpinLockIrq<()> {
         // `Chan` is `repr(C)` with `chan` first, and the offset of `lock` does not depend on
         // the type of `inner`, which comes after it.
         let this = chan.cast::<Chan<()>>();
@@ -365,7 +364,7 @@ impl<T: Channel> Chan<T> {
             // SAFETY: `dma_chan` is a C struct for which all zeroes is a valid value: the DMA
             // engine core fills it in when the device is registered.
             chan: Opaque::new(unsafe { core::mem::zeroed() }),
-            lock <- SpinLock::new((), CHAN_LOCK_CLASS.0, CHAN_LOCK_CLASS.1),
+            lock <- SpinLockIrq::new((), CHAN_LOCK_CLASS.0, CHAN_LOCK_CLASS.1),
             in_use: AtomicBool::new(false),
             inner,
             _pin: PhantomPinned,
@@ -401,7 +400,7 @@ impl<T: Channel> Chan<T> {
             bindings::dma_async_tx_descriptor_init(tx, self.chan.get());
             (*tx).tx_submit = Some(tx_submit_callback::<T>);
             // CAST: `enum dma_ctrl_flags` values fit the C enum.
-            (*tx).flags = flags as _;
+            (*tx).flags = flags as bindings::dma_ctrl_flags;
         }
         // INVARIANT: `tx` is initialized for this channel. The client owns the descriptor from
         // here until `tx_submit` (descriptors are single use: `desc_free` and reuse are not
@@ -588,7 +587,7 @@ impl<T: Channel> Registration<T> {
             // (`dma_request_chan()`, dmatest), never to the core's public channel table, which
             // channels that come and go would leave stale.
             let private = Caps::bit(bindings::dma_transaction_type_DMA_PRIVATE);
-            (*dma).cap_mask.bits[0] = (caps.0 | private.0) as _;
+            (*dma).cap_mask.bits[0] = (caps.0 | private.0) as usize;
             (*dma).directions = 1 << bindings::dma_transfer_direction_DMA_MEM_TO_MEM;
             (*dma).device_alloc_chan_resources = Some(alloc_chan_resources_callback::<T>);
             (*dma).device_free_chan_resources = Some(free_chan_resources_callback::<T>);
@@ -760,8 +759,8 @@ unsafe extern "C" fn alloc_chan_resources_callback<T: Channel>(
             let _guard = this.lock.lock();
             // SAFETY: The cookie state is protected by the lock (`dma_cookie_init()`).
             unsafe {
-                (*chan).cookie = bindings::DMA_MIN_COOKIE as _;
-                (*chan).completed_cookie = bindings::DMA_MIN_COOKIE as _;
+                (*chan).cookie = bindings::DMA_MIN_COOKIE as bindings::dma_cookie_t;
+                (*chan).completed_cookie = bindings::DMA_MIN_COOKIE as bindings::dma_cookie_t;
             }
         }
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
@@ -846,7 +845,7 @@ unsafe extern "C" fn tx_submit_callback<T: Channel>(
     let cookie = unsafe {
         let mut cookie = (*chan).cookie.wrapping_add(1);
         if cookie < bindings::DMA_MIN_COOKIE as bindings::dma_cookie_t {
-            cookie = bindings::DMA_MIN_COOKIE as _;
+            cookie = bindings::DMA_MIN_COOKIE as bindings::dma_cookie_t;
         }
         (*chan).cookie = cookie;
         (*tx).cookie = cookie;

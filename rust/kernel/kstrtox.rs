@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Parsing integers and booleans as the kernel's `kstrto*()` functions do.
+//! Parsing integers as the kernel's `kstrto*()` functions do.
 //!
 //! Values that user space writes to sysfs attributes, module parameters and similar text
-//! interfaces are parsed in C with `kstrtouint()`, `kstrtoull()`, `kstrtobool()` and
-//! friends. A Rust driver that implements an existing ABI must accept and refuse exactly
+//! interfaces are parsed in C with `kstrtouint()`, `kstrtoull()` and friends (booleans with
+//! `kstrtobool()`, which [`crate::str::kstrtobool`] calls). A Rust driver that implements an existing ABI must accept and refuse exactly
 //! what the C functions do, so this module calls them rather than re-implementing them:
 //!
 //! - an optional `+` sign (and, for signed types, `-`), no leading whitespace;
@@ -89,66 +89,35 @@ impl_from_kstr!(
 /// # Examples
 ///
 /// ```
-/// use kernel::c_str;
 /// use kernel::kstrtox::{kstrto, Radix};
 ///
-/// assert_eq!(kstrto::<u32>(c_str!("42"), Radix::Dec), Ok(42));
-/// assert_eq!(kstrto::<u32>(c_str!("42\n"), Radix::Dec), Ok(42));
-/// assert_eq!(kstrto::<u32>(c_str!("+42"), Radix::Dec), Ok(42));
-/// assert_eq!(kstrto::<u32>(c_str!("0x2a"), Radix::Auto), Ok(42));
-/// assert_eq!(kstrto::<u32>(c_str!("052"), Radix::Auto), Ok(42));
-/// assert_eq!(kstrto::<u32>(c_str!("2a"), Radix::Hex), Ok(42));
-/// assert_eq!(kstrto::<u32>(c_str!("4294967295"), Radix::Dec), Ok(u32::MAX));
-/// assert_eq!(kstrto::<u64>(c_str!("18446744073709551615"), Radix::Dec), Ok(u64::MAX));
-/// assert_eq!(kstrto::<i32>(c_str!("-1"), Radix::Dec), Ok(-1));
-/// assert_eq!(kstrto::<i64>(c_str!("-9223372036854775808"), Radix::Dec), Ok(i64::MIN));
+/// assert_eq!(kstrto::<u32>(c"42", Radix::Dec), Ok(42));
+/// assert_eq!(kstrto::<u32>(c"42\n", Radix::Dec), Ok(42));
+/// assert_eq!(kstrto::<u32>(c"+42", Radix::Dec), Ok(42));
+/// assert_eq!(kstrto::<u32>(c"0x2a", Radix::Auto), Ok(42));
+/// assert_eq!(kstrto::<u32>(c"052", Radix::Auto), Ok(42));
+/// assert_eq!(kstrto::<u32>(c"2a", Radix::Hex), Ok(42));
+/// assert_eq!(kstrto::<u32>(c"4294967295", Radix::Dec), Ok(u32::MAX));
+/// assert_eq!(kstrto::<u64>(c"18446744073709551615", Radix::Dec), Ok(u64::MAX));
+/// assert_eq!(kstrto::<i32>(c"-1", Radix::Dec), Ok(-1));
+/// assert_eq!(kstrto::<i64>(c"-9223372036854775808", Radix::Dec), Ok(i64::MIN));
 ///
 /// // One past the type's range.
-/// assert_eq!(kstrto::<u32>(c_str!("4294967296"), Radix::Dec), Err(ERANGE));
-/// assert_eq!(kstrto::<u64>(c_str!("18446744073709551616"), Radix::Dec), Err(ERANGE));
-/// assert_eq!(kstrto::<u8>(c_str!("256"), Radix::Dec), Err(ERANGE));
-/// assert_eq!(kstrto::<i32>(c_str!("2147483648"), Radix::Dec), Err(ERANGE));
+/// assert_eq!(kstrto::<u32>(c"4294967296", Radix::Dec), Err(ERANGE));
+/// assert_eq!(kstrto::<u64>(c"18446744073709551616", Radix::Dec), Err(ERANGE));
+/// assert_eq!(kstrto::<u8>(c"256", Radix::Dec), Err(ERANGE));
+/// assert_eq!(kstrto::<i32>(c"2147483648", Radix::Dec), Err(ERANGE));
 ///
 /// // Malformed: empty, signs, whitespace, garbage, the wrong base.
 /// for bad in [
-///     c_str!(""), c_str!("\n"), c_str!("-"), c_str!("+"), c_str!("-1"), c_str!(" 1"),
-///     c_str!("1 "), c_str!("1\n\n"), c_str!("1x"), c_str!("0x"), c_str!("0x2a"),
-///     c_str!("\t1"), c_str!("one"), c_str!("--1"),
+///     c"", c"\n", c"-", c"+", c"-1", c" 1",
+///     c"1 ", c"1\n\n", c"1x", c"0x", c"0x2a",
+///     c"\t1", c"one", c"--1",
 /// ] {
 ///     assert_eq!(kstrto::<u32>(bad, Radix::Dec), Err(EINVAL));
 /// }
-/// assert_eq!(kstrto::<u32>(c_str!("08"), Radix::Auto), Err(EINVAL));
+/// assert_eq!(kstrto::<u32>(c"08", Radix::Auto), Err(EINVAL));
 /// ```
 pub fn kstrto<T: FromKstr>(s: &CStr, radix: Radix) -> Result<T> {
     T::from_kstr(s, radix)
-}
-
-/// Parses `s` as a boolean, as `kstrtobool()` does.
-///
-/// Only the first characters count: `1`, `y`, `Y`, `t`, `T`, `on` are true; `0`, `n`,
-/// `N`, `f`, `F`, `off` are false (in any case); anything else fails with `EINVAL`.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::c_str;
-/// use kernel::kstrtox::kstrtobool;
-///
-/// assert_eq!(kstrtobool(c_str!("1")), Ok(true));
-/// assert_eq!(kstrtobool(c_str!("Y\n")), Ok(true));
-/// assert_eq!(kstrtobool(c_str!("on")), Ok(true));
-/// assert_eq!(kstrtobool(c_str!("0")), Ok(false));
-/// assert_eq!(kstrtobool(c_str!("off")), Ok(false));
-/// assert_eq!(kstrtobool(c_str!("no")), Ok(false));
-/// assert_eq!(kstrtobool(c_str!("")), Err(EINVAL));
-/// assert_eq!(kstrtobool(c_str!("o")), Err(EINVAL));
-/// assert_eq!(kstrtobool(c_str!(" 1")), Err(EINVAL));
-/// assert_eq!(kstrtobool(c_str!("2")), Err(EINVAL));
-/// ```
-pub fn kstrtobool(s: &CStr) -> Result<bool> {
-    let mut v = false;
-    // SAFETY: `s` is a valid NUL-terminated string and `v` a valid `bool`, written only on
-    // success.
-    to_result(unsafe { bindings::kstrtobool(s.as_char_ptr(), &mut v) })?;
-    Ok(v)
 }

@@ -11,8 +11,14 @@ IMS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 IMS_CACHE=${IMS_CACHE:-$HOME/.cache/ims}
 IMS_JOBS=${IMS_JOBS:-$(nproc)}
 
-KVER=6.12
-KTARBALL=/usr/src/linux-source-$KVER.tar.xz
+# Debian's linux-source-7.3 from trixie-backports, fetched with a private apt configuration
+# (scripts/deps.sh) into a cache entry keyed by the package's version: the host stays bookworm.
+KVER=7.3
+KPKG=linux-source-$KVER
+KPKG_VERSION=7.3.4-1~bpo13+1
+KPKG_SUITE=trixie-backports
+KPKG_DIR=$IMS_CACHE/linux-source/$KPKG_VERSION
+KTARBALL=$KPKG_DIR/usr/src/linux-source-$KVER.tar.xz
 KSRC=$IMS_CACHE/linux/src		# pristine + our patches + our overlay
 # IMS_KVARIANT=NAME: a second kernel from the same source tree, configured with
 # scripts/config/NAME.config over ims.config, in its own O= and stage directories, with its

@@ -16,14 +16,14 @@ use crate::{
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     capability::{self, Cap},
-    dev_warn, miscdevice, new_spinlock,
+    dev_warn,
+    fs::{File, Kiocb},
+    iov::IovIterSource,
+    miscdevice::{MiscDevice, MiscDeviceRegistration},
+    new_spinlock,
     prelude::*,
     sync::{Arc, SpinLock},
-    uaccess::UserSliceReader,
 };
-
-/// The file operations of user WQ character devices.
-pub(crate) static FOPS: miscdevice::FileOps<UserCdev> = miscdevice::FileOps::new();
 
 /// The descriptor fields a user may not set: PASID (bits 0-19) and privilege (bit 31) of the
 /// first dword.
@@ -154,27 +154,30 @@ impl Drop for UserFile {
     }
 }
 
-/// The character device of a user WQ.
-pub(crate) struct UserCdev(pub(crate) Arc<UserWq>);
+/// The character device of a user WQ; its registration holds the WQ.
+pub(crate) struct UserCdev;
 
-impl miscdevice::Operations for UserCdev {
-    type File = UserFile;
+#[vtable]
+impl MiscDevice for UserCdev {
+    type Ptr = KBox<UserFile>;
+    type RegistrationData = Arc<UserWq>;
 
-    fn open(&self) -> Result<UserFile> {
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<UserFile>> {
         if !capability::capable(Cap::SYS_RAWIO) {
             return Err(EPERM);
         }
-        let wq = &self.0;
+        let wq = misc.data();
         if !wq.is_enabled() {
             return Err(ENXIO);
         }
+        let file = KBox::new(UserFile(wq.clone()), GFP_KERNEL)?;
         wq.clients.fetch_add(1, Ordering::Relaxed);
-        Ok(UserFile(wq.clone()))
+        Ok(file)
     }
 
-    fn write(file: &UserFile, mut data: UserSliceReader) -> Result<usize> {
-        let wq = &file.0;
-        let len = data.len();
+    fn write_iter(kiocb: Kiocb<'_, KBox<UserFile>>, iov: &mut IovIterSource<'_>) -> Result<usize> {
+        let wq = &kiocb.file().0;
+        let len = iov.len();
         if len == 0 || len % regs::DESC_SIZE != 0 {
             return Err(EINVAL);
         }
@@ -182,7 +185,7 @@ impl miscdevice::Operations for UserCdev {
         while done < len {
             let mut bytes = [0u8; regs::DESC_SIZE];
             let mut words = [0u64; 8];
-            let res = data.read_slice(&mut bytes).and_then(|()| {
+            let res = if iov.copy_from_iter(&mut bytes) == regs::DESC_SIZE {
                 // Indexing rather than `chunks_exact()`, whose panic path objtool does not
                 // know.
                 for (i, w) in words.iter_mut().enumerate() {
@@ -193,7 +196,9 @@ impl miscdevice::Operations for UserCdev {
                 wq.check(words)
                     .map_err(|why| wq.refused(why))
                     .and_then(|words| wq.submit(&words))
-            });
+            } else {
+                Err(EFAULT)
+            };
             match res {
                 Ok(()) => done += regs::DESC_SIZE,
                 // What went before is submitted (even if the rest cannot be read): report

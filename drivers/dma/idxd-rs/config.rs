@@ -21,22 +21,22 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     bus::{self, Attr, AttrBuf, DeviceType, Input},
-    c_str, dev_err, dev_info, dev_warn, device, dmaengine,
+    dev_err, dev_info, dev_warn, device, dmaengine,
     irq::{self, ims::ImsDomain},
     kstrtox::Radix,
-    miscdevice, new_mutex, new_spinlock,
+    miscdevice::{MiscDeviceRegistration, MISC_MAJOR},
+    new_mutex, new_spinlock,
     prelude::*,
     str::{CStr, CString},
-    sync::{Arc, Mutex, SpinLock},
-    types::ARef,
+    sync::{aref::ARef, Arc, Mutex, SpinLock},
 };
 
 /// The name of the bus driver that enables a device.
-pub(crate) const DRV_IDXD: &CStr = c_str!("idxd");
+pub(crate) const DRV_IDXD: &CStr = c"idxd";
 /// The name of the bus driver that enables a kernel WQ as a DMA engine channel.
-pub(crate) const DRV_DMAENGINE: &CStr = c_str!("dmaengine");
+pub(crate) const DRV_DMAENGINE: &CStr = c"dmaengine";
 /// The name of the bus driver that enables a user WQ behind its character device.
-pub(crate) const DRV_USER: &CStr = c_str!("user");
+pub(crate) const DRV_USER: &CStr = c"user";
 
 /// The longest WQ name, in bytes (as the C driver).
 const WQ_NAME_SIZE: usize = 1024;
@@ -99,13 +99,13 @@ enum Active {
     Kernel {
         wq: Arc<Wq>,
         chan: dmaengine::DynChan<WqChan>,
-        irq: Pin<KBox<irq::ThreadedRegistration<WqIrq>>>,
+        irq: irq::DevresRegistration<WqIrq>,
         index: u32,
     },
     /// Bound to `user`: the character device.
     User {
         wq: Arc<UserWq>,
-        cdev: Pin<KBox<miscdevice::Registration<UserCdev>>>,
+        cdev: Pin<KBox<MiscDeviceRegistration<UserCdev>>>,
     },
 }
 
@@ -165,7 +165,7 @@ pub(crate) struct Shared {
 
 /// Whether two driver names are the same.
 fn same(a: &CStr, b: &CStr) -> bool {
-    a.as_bytes() == b.as_bytes()
+    a.to_bytes() == b.to_bytes()
 }
 
 // The parsers of the attributes, as the C driver's `store` callbacks parse their input: with
@@ -258,15 +258,15 @@ impl Shared {
     ) -> Result<Arc<Self>> {
         let caps = dmaengine::Caps::MEMCPY | dmaengine::Caps::MEMSET | dmaengine::Caps::INTERRUPT;
         let dma = dmaengine::Registration::new(hw.dev(), caps, KVec::new(), GFP_KERNEL)?;
-        let nwqs = hw.wqcap.num_wqs() as usize;
+        let nwqs = usize::from(hw.wqcap.num_wqs());
         // WQs are dedicated unless the device has only shared ones.
         let dedicated = hw.wqcap.dedicated_mode() || !hw.wqcap.shared_mode();
-        let mut groups = KVec::with_capacity(hw.grpcap.num_groups() as usize, GFP_KERNEL)?;
-        for _ in 0..hw.grpcap.num_groups() {
+        let mut groups = KVec::with_capacity(usize::from(hw.grpcap.num_groups()), GFP_KERNEL)?;
+        for _ in 0..u32::from(hw.grpcap.num_groups()) {
             groups.push(GroupConf::default(), GFP_KERNEL)?;
         }
-        let mut engines = KVec::with_capacity(hw.engcap.num_engines() as usize, GFP_KERNEL)?;
-        for _ in 0..hw.engcap.num_engines() {
+        let mut engines = KVec::with_capacity(usize::from(hw.engcap.num_engines()), GFP_KERNEL)?;
+        for _ in 0..u32::from(hw.engcap.num_engines()) {
             engines.push(None, GFP_KERNEL)?;
         }
         let mut wqs = KVec::with_capacity(nwqs, GFP_KERNEL)?;
@@ -286,8 +286,8 @@ impl Shared {
                     name: KVec::new(),
                     driver_name: KVec::new(),
                     // CAST: 5- and 4-bit fields.
-                    max_xfer_shift: hw.gencap.max_xfer_shift() as u8,
-                    max_batch_shift: hw.gencap.max_batch_shift() as u8,
+                    max_xfer_shift: u8::from(hw.gencap.max_xfer_shift()),
+                    max_batch_shift: u8::from(hw.gencap.max_batch_shift()),
                     active: None,
                 },
                 GFP_KERNEL,
@@ -347,7 +347,7 @@ impl Shared {
 
     /// The number of WQs of the device.
     pub(crate) fn num_wqs(&self) -> usize {
-        self.hw.wqcap.num_wqs() as usize
+        usize::from(self.hw.wqcap.num_wqs())
     }
 
     fn fail(&self, status: u32, err: Error) -> Error {
@@ -412,7 +412,7 @@ impl Shared {
             }
         }
         for (i, w) in c.wqs.iter().enumerate() {
-            // CAST: fewer WQs than `WqCap::num_wqs`, an 8-bit field.
+            // CAST: fewer WQs than `WQCAP::num_wqs`, an 8-bit field.
             hw.write_wqcfg(i as u32, w.hw_cfg(w.group.is_some()))?;
         }
         hw.w32(
@@ -474,7 +474,7 @@ impl Shared {
             );
             return Err(self.fail(scmd::WQ_NO_DRV_NAME, ENODEV));
         }
-        if w.driver_name.as_slice() != driver.as_bytes() {
+        if w.driver_name.as_slice() != driver.to_bytes() {
             return Err(self.fail(scmd::WQ_NO_DRV_NAME, ENODEV));
         }
         // Shared WQs take ENQCMD(S) with a PASID: without SVA the driver cannot use them.
@@ -493,7 +493,7 @@ impl Shared {
         let ims = ims.as_ref().ok_or(ENODEV)?;
         let dma = dma.as_ref().ok_or(ENODEV)?;
         let cfg = w.hw_cfg(true);
-        // CAST: WQ indices are below `WqCap::num_wqs`, an 8-bit field.
+        // CAST: WQ indices are below `WQCAP::num_wqs`, an 8-bit field.
         let wq_id = id as u32;
         hw.write_wqcfg(wq_id, cfg)?;
 
@@ -508,11 +508,14 @@ impl Shared {
                     .map_err(|e| self.fail(scmd::CDEV_ERR, e))?;
                 hw.cmd(cmd::ENABLE_WQ, wq_id)?;
                 uwq.set_enabled(true);
-                match miscdevice::Registration::new(
-                    &crate::cdev::FOPS,
-                    name,
-                    self.dev(),
-                    UserCdev(uwq.clone()),
+                match KBox::pin_init(
+                    MiscDeviceRegistration::register_with(
+                        name,
+                        Some(self.dev()),
+                        0o600,
+                        uwq.clone(),
+                    ),
+                    GFP_KERNEL,
                 ) {
                     Ok(cdev) => Active::User { wq: uwq, cdev },
                     Err(e) => {
@@ -560,16 +563,8 @@ impl Shared {
             regs::INT_HANDLE_IMS | map.index as u16
         };
 
-        let irq = KBox::pin_init(
-            irq::ThreadedRegistration::new(
-                hw.dev(),
-                map.virq,
-                irq::Flags::ONESHOT,
-                c_str!("idxd-wq"),
-                WqIrq(wq.clone()),
-            ),
-            GFP_KERNEL,
-        );
+        let irq =
+            ims.request_threaded_irq(&map, irq::Flags::ONESHOT, c"idxd-wq", WqIrq(wq.clone()));
         let irq = match irq {
             Ok(irq) => irq,
             Err(e) => {
@@ -607,7 +602,7 @@ impl Shared {
         ims: &ImsDomain<DsaIms>,
         wq: &Wq,
         index: u32,
-        irq: Pin<KBox<irq::ThreadedRegistration<WqIrq>>>,
+        irq: irq::DevresRegistration<WqIrq>,
     ) {
         let handle = wq.int_handle();
         // No recovery or abort from here on: the hardware WQ may be enabled for someone else.
@@ -741,68 +736,68 @@ mod attr {
 
 /// The attributes of `dsaN`.
 const DEVICE_ATTRS: &[Attr] = &[
-    Attr::ro(c_str!("version"), attr::VERSION),
-    Attr::ro(c_str!("state"), attr::STATE),
-    Attr::ro(c_str!("configurable"), attr::CONFIGURABLE),
-    Attr::ro(c_str!("max_work_queues"), attr::MAX_WQS),
-    Attr::ro(c_str!("max_work_queues_size"), attr::MAX_WQS_SIZE),
-    Attr::ro(c_str!("max_engines"), attr::MAX_ENGINES),
-    Attr::ro(c_str!("max_groups"), attr::MAX_GROUPS),
-    Attr::ro(c_str!("max_read_buffers"), attr::MAX_RDBUFS),
-    Attr::ro(c_str!("max_tokens"), attr::MAX_RDBUFS),
-    Attr::ro(c_str!("max_transfer_size"), attr::MAX_XFER),
-    Attr::ro(c_str!("max_batch_size"), attr::MAX_BATCH),
-    Attr::ro(c_str!("op_cap"), attr::OP_CAP),
-    Attr::ro(c_str!("gen_cap"), attr::GEN_CAP),
-    Attr::ro(c_str!("pasid_enabled"), attr::PASID_ENABLED),
-    Attr::rw(c_str!("read_buffer_limit"), attr::RDBUF_LIMIT),
-    Attr::rw(c_str!("token_limit"), attr::RDBUF_LIMIT),
-    Attr::rw(c_str!("cmd_status"), attr::CMD_STATUS),
-    Attr::ro(c_str!("errors"), attr::ERRORS),
-    Attr::ro(c_str!("clients"), attr::CLIENTS),
-    Attr::ro(c_str!("ims_size"), attr::IMS_SIZE),
-    Attr::ro(c_str!("numa_node"), attr::NUMA_NODE),
-    Attr::ro(c_str!("cdev_major"), attr::CDEV_MAJOR),
+    Attr::ro(c"version", attr::VERSION),
+    Attr::ro(c"state", attr::STATE),
+    Attr::ro(c"configurable", attr::CONFIGURABLE),
+    Attr::ro(c"max_work_queues", attr::MAX_WQS),
+    Attr::ro(c"max_work_queues_size", attr::MAX_WQS_SIZE),
+    Attr::ro(c"max_engines", attr::MAX_ENGINES),
+    Attr::ro(c"max_groups", attr::MAX_GROUPS),
+    Attr::ro(c"max_read_buffers", attr::MAX_RDBUFS),
+    Attr::ro(c"max_tokens", attr::MAX_RDBUFS),
+    Attr::ro(c"max_transfer_size", attr::MAX_XFER),
+    Attr::ro(c"max_batch_size", attr::MAX_BATCH),
+    Attr::ro(c"op_cap", attr::OP_CAP),
+    Attr::ro(c"gen_cap", attr::GEN_CAP),
+    Attr::ro(c"pasid_enabled", attr::PASID_ENABLED),
+    Attr::rw(c"read_buffer_limit", attr::RDBUF_LIMIT),
+    Attr::rw(c"token_limit", attr::RDBUF_LIMIT),
+    Attr::rw(c"cmd_status", attr::CMD_STATUS),
+    Attr::ro(c"errors", attr::ERRORS),
+    Attr::ro(c"clients", attr::CLIENTS),
+    Attr::ro(c"ims_size", attr::IMS_SIZE),
+    Attr::ro(c"numa_node", attr::NUMA_NODE),
+    Attr::ro(c"cdev_major", attr::CDEV_MAJOR),
 ];
 
 /// The attributes of `groupN.M`.
 const GROUP_ATTRS: &[Attr] = &[
-    Attr::ro(c_str!("engines"), attr::G_ENGINES),
-    Attr::ro(c_str!("work_queues"), attr::G_WQS),
-    Attr::rw(c_str!("read_buffers_reserved"), attr::G_RDBUFS_RESERVED),
-    Attr::rw(c_str!("tokens_reserved"), attr::G_RDBUFS_RESERVED),
-    Attr::rw(c_str!("read_buffers_allowed"), attr::G_RDBUFS_ALLOWED),
-    Attr::rw(c_str!("tokens_allowed"), attr::G_RDBUFS_ALLOWED),
-    Attr::rw(c_str!("use_read_buffer_limit"), attr::G_USE_RDBUF_LIMIT),
-    Attr::rw(c_str!("use_token_limit"), attr::G_USE_RDBUF_LIMIT),
-    Attr::rw(c_str!("traffic_class_a"), attr::G_TC_A),
-    Attr::rw(c_str!("traffic_class_b"), attr::G_TC_B),
-    Attr::rw(c_str!("desc_progress_limit"), attr::G_DESC_PROGRESS),
-    Attr::rw(c_str!("batch_progress_limit"), attr::G_BATCH_PROGRESS),
+    Attr::ro(c"engines", attr::G_ENGINES),
+    Attr::ro(c"work_queues", attr::G_WQS),
+    Attr::rw(c"read_buffers_reserved", attr::G_RDBUFS_RESERVED),
+    Attr::rw(c"tokens_reserved", attr::G_RDBUFS_RESERVED),
+    Attr::rw(c"read_buffers_allowed", attr::G_RDBUFS_ALLOWED),
+    Attr::rw(c"tokens_allowed", attr::G_RDBUFS_ALLOWED),
+    Attr::rw(c"use_read_buffer_limit", attr::G_USE_RDBUF_LIMIT),
+    Attr::rw(c"use_token_limit", attr::G_USE_RDBUF_LIMIT),
+    Attr::rw(c"traffic_class_a", attr::G_TC_A),
+    Attr::rw(c"traffic_class_b", attr::G_TC_B),
+    Attr::rw(c"desc_progress_limit", attr::G_DESC_PROGRESS),
+    Attr::rw(c"batch_progress_limit", attr::G_BATCH_PROGRESS),
 ];
 
 /// The attributes of `engineN.M`.
-const ENGINE_ATTRS: &[Attr] = &[Attr::rw(c_str!("group_id"), attr::E_GROUP)];
+const ENGINE_ATTRS: &[Attr] = &[Attr::rw(c"group_id", attr::E_GROUP)];
 
 /// The attributes of `wqN.M`.
 const WQ_ATTRS: &[Attr] = &[
-    Attr::ro(c_str!("state"), attr::W_STATE),
-    Attr::ro(c_str!("clients"), attr::W_CLIENTS),
-    Attr::rw(c_str!("group_id"), attr::W_GROUP),
-    Attr::rw(c_str!("mode"), attr::W_MODE),
-    Attr::rw(c_str!("size"), attr::W_SIZE),
-    Attr::rw(c_str!("priority"), attr::W_PRIORITY),
-    Attr::rw(c_str!("block_on_fault"), attr::W_BOF),
-    Attr::rw(c_str!("threshold"), attr::W_THRESHOLD),
-    Attr::rw(c_str!("type"), attr::W_TYPE),
-    Attr::rw(c_str!("name"), attr::W_NAME),
-    Attr::rw(c_str!("driver_name"), attr::W_DRIVER_NAME),
-    Attr::ro(c_str!("cdev_minor"), attr::W_CDEV_MINOR),
-    Attr::rw(c_str!("max_transfer_size"), attr::W_MAX_XFER),
-    Attr::rw(c_str!("max_batch_size"), attr::W_MAX_BATCH),
-    Attr::rw(c_str!("ats_disable"), attr::W_ATS_DISABLE),
-    Attr::rw(c_str!("prs_disable"), attr::W_PRS_DISABLE),
-    Attr::ro(c_str!("occupancy"), attr::W_OCCUPANCY),
+    Attr::ro(c"state", attr::W_STATE),
+    Attr::ro(c"clients", attr::W_CLIENTS),
+    Attr::rw(c"group_id", attr::W_GROUP),
+    Attr::rw(c"mode", attr::W_MODE),
+    Attr::rw(c"size", attr::W_SIZE),
+    Attr::rw(c"priority", attr::W_PRIORITY),
+    Attr::rw(c"block_on_fault", attr::W_BOF),
+    Attr::rw(c"threshold", attr::W_THRESHOLD),
+    Attr::rw(c"type", attr::W_TYPE),
+    Attr::rw(c"name", attr::W_NAME),
+    Attr::rw(c"driver_name", attr::W_DRIVER_NAME),
+    Attr::ro(c"cdev_minor", attr::W_CDEV_MINOR),
+    Attr::rw(c"max_transfer_size", attr::W_MAX_XFER),
+    Attr::rw(c"max_batch_size", attr::W_MAX_BATCH),
+    Attr::rw(c"ats_disable", attr::W_ATS_DISABLE),
+    Attr::rw(c"prs_disable", attr::W_PRS_DISABLE),
+    Attr::ro(c"occupancy", attr::W_OCCUPANCY),
 ];
 
 /// The device types of the `dsa` bus.
@@ -816,10 +811,10 @@ pub(crate) struct Types {
 impl Types {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
-            device: DeviceType::new(c_str!("dsa"), DEVICE_ATTRS)?,
-            group: DeviceType::new(c_str!("group"), GROUP_ATTRS)?,
-            engine: DeviceType::new(c_str!("engine"), ENGINE_ATTRS)?,
-            wq: DeviceType::new(c_str!("wq"), WQ_ATTRS)?,
+            device: DeviceType::new(c"dsa", DEVICE_ATTRS)?,
+            group: DeviceType::new(c"group", GROUP_ATTRS)?,
+            engine: DeviceType::new(c"engine", ENGINE_ATTRS)?,
+            wq: DeviceType::new(c"wq", WQ_ATTRS)?,
         })
     }
 }
@@ -863,14 +858,14 @@ impl BusDevices {
             this.devs.push(Some(r), GFP_KERNEL)?;
             Ok::<_, Error>(dev)
         };
-        for g in 0..hw.grpcap.num_groups() {
+        for g in 0..u32::from(hw.grpcap.num_groups()) {
             add(&types.group, "group", g, Node::Group(shared.clone(), g))?;
         }
-        for e in 0..hw.engcap.num_engines() {
+        for e in 0..u32::from(hw.engcap.num_engines()) {
             add(&types.engine, "engine", e, Node::Engine(shared.clone(), e))?;
         }
         let mut wq_devs = KVec::new();
-        for w in 0..hw.wqcap.num_wqs() {
+        for w in 0..u32::from(hw.wqcap.num_wqs()) {
             let dev = add(&types.wq, "wq", w, Node::Wq(shared.clone(), w))?;
             wq_devs.push(dev, GFP_KERNEL)?;
         }
@@ -911,11 +906,11 @@ impl Node {
                 writeln!(out, "{state}")?
             }
             attr::CONFIGURABLE => writeln!(out, "{}", u8::from(hw.gencap.config_en()))?,
-            attr::MAX_WQS => writeln!(out, "{}", hw.wqcap.num_wqs())?,
-            attr::MAX_WQS_SIZE => writeln!(out, "{}", hw.wqcap.total_wq_size())?,
-            attr::MAX_ENGINES => writeln!(out, "{}", hw.engcap.num_engines())?,
-            attr::MAX_GROUPS => writeln!(out, "{}", hw.grpcap.num_groups())?,
-            attr::MAX_RDBUFS => writeln!(out, "{}", hw.grpcap.total_rdbufs())?,
+            attr::MAX_WQS => writeln!(out, "{}", u32::from(hw.wqcap.num_wqs()))?,
+            attr::MAX_WQS_SIZE => writeln!(out, "{}", u32::from(hw.wqcap.total_wq_size()))?,
+            attr::MAX_ENGINES => writeln!(out, "{}", u32::from(hw.engcap.num_engines()))?,
+            attr::MAX_GROUPS => writeln!(out, "{}", u32::from(hw.grpcap.num_groups()))?,
+            attr::MAX_RDBUFS => writeln!(out, "{}", u32::from(hw.grpcap.total_rdbufs()))?,
             attr::MAX_XFER => writeln!(out, "{}", hw.gencap.max_xfer_bytes())?,
             attr::MAX_BATCH => writeln!(out, "{}", hw.gencap.max_batch_size())?,
             attr::OP_CAP => {
@@ -924,7 +919,7 @@ impl Node {
                 let o = &hw.opcap.0;
                 writeln!(out, "{:#x} {:#x} {:#x} {:#x}", o[0], o[1], o[2], o[3])?
             }
-            attr::GEN_CAP => writeln!(out, "{:#x}", hw.gencap.0)?,
+            attr::GEN_CAP => writeln!(out, "{:#x}", hw.gencap.into_raw())?,
             attr::PASID_ENABLED => writeln!(out, "0")?,
             attr::RDBUF_LIMIT => writeln!(out, "{}", s.conf.lock().rdbuf_limit)?,
             attr::CMD_STATUS => writeln!(out, "{:#x}", hw.cmd_status())?,
@@ -942,8 +937,11 @@ impl Node {
                 writeln!(out, "{n}")?
             }
             attr::IMS_SIZE => writeln!(out, "{}", hw.gencap.ims_slots())?,
-            attr::NUMA_NODE => writeln!(out, "{}", hw.pdev.numa_node())?,
-            attr::CDEV_MAJOR => writeln!(out, "{}", miscdevice::MISC_MAJOR)?,
+            attr::NUMA_NODE => match hw.pdev.numa_node() {
+                Some(node) => writeln!(out, "{node}")?,
+                None => writeln!(out, "-1")?,
+            },
+            attr::CDEV_MAJOR => writeln!(out, "{}", MISC_MAJOR)?,
             _ => return Err(EINVAL),
         }
         Ok(())
@@ -1138,7 +1136,7 @@ impl Node {
                 if dev_enabled {
                     return Err(EPERM);
                 }
-                wq.group = parse_group(input, hw.grpcap.num_groups())?;
+                wq.group = parse_group(input, u32::from(hw.grpcap.num_groups()))?;
             }
             attr::W_MODE => {
                 if input.is("dedicated") {
@@ -1276,7 +1274,7 @@ impl bus::Node for Node {
                 if c.enabled || !s.hw.gencap.config_en() {
                     return Err(EPERM);
                 }
-                c.engines[*e as usize] = parse_group(input, s.hw.grpcap.num_groups())?;
+                c.engines[*e as usize] = parse_group(input, u32::from(s.hw.grpcap.num_groups()))?;
                 Ok(())
             }
             Self::Wq(s, w) => Self::store_wq(s, *w, id, input),

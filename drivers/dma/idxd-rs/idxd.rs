@@ -24,11 +24,11 @@ mod wq;
 use config::{BusDevices, Node, Shared, Types};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
-    bus, c_str,
-    delay::msleep,
-    dev_err, dev_info, dev_warn, device,
-    devres::Devres,
-    io,
+    bus,
+    device::{self, Core},
+    dma::Coherent,
+    driver,
+    io::{movdir64b, poll::read_poll_timeout, Io},
     irq::{
         self,
         ims::{self, ImsChip, ImsDomain},
@@ -36,47 +36,46 @@ use kernel::{
     },
     new_mutex, pci,
     prelude::*,
-    sync::{Arc, Mutex},
-    types::ARef,
+    sync::{aref::ARef, Arc, Mutex},
+    time::Delta,
+    InPlaceModule,
 };
 use regs::{
-    cmd, off, CmdCap, CmdSts, EngCap, GenCap, GrpCap, OpCap, Swerr, TableOffset, WqCap, WqCfg,
+    cmd, off, CmdCap, OpCap, Swerr, WqCfg, CMDSTS, ENGCAP, GENCAP, GENSTS, GRPCAP, TABLE_OFFSET,
+    WQCAP,
 };
 
 /// The `dsa` bus and its drivers.
 pub(crate) static IDXD_BUS: bus::Bus<Node, 3> = bus::Bus::new(
-    c_str!("dsa"),
+    c"dsa",
     [config::DRV_IDXD, config::DRV_DMAENGINE, config::DRV_USER],
 );
 
 /// The instance numbers in use (the `N` of `dsaN`), one bit each.
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
 /// How long a command may take before the driver gives up on the device, in milliseconds.
-const CMD_TIMEOUT_MS: u32 = 2000;
+const CMD_TIMEOUT_MS: i64 = 2000;
 /// How many software errors are logged before further ones are counted only.
 const SWERR_LOG_BURST: u32 = 10;
-
-kernel::pci_device_table!(
-    PCI_TABLE,
-    (),
-    [(pci::DeviceId::from_id(0x8086, 0x0b25), ())]
-);
 
 /// The register file of one device, shared by the driver, its interrupt handlers, its IMS chip
 /// and its DMA channels.
 #[pin_data]
 struct Hw {
     pdev: ARef<pci::Device>,
-    bar: Devres<pci::Bar<{ regs::BAR0_SIZE }>>,
-    portals: Devres<pci::Bar>,
+    bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
+    portals: pci::DevresBar,
+    /// The completion records of every WQ: [`wq::CR_SLOTS`] per WQ, allocated at probe, where
+    /// the bound device is at hand, rather than at each WQ's enabling.
+    crs: Coherent<[u64]>,
     version: u32,
-    gencap: GenCap,
-    wqcap: WqCap,
-    grpcap: GrpCap,
-    engcap: EngCap,
+    gencap: GENCAP,
+    wqcap: WQCAP,
+    grpcap: GRPCAP,
+    engcap: ENGCAP,
     opcap: OpCap,
     cmdcap: CmdCap,
-    table: TableOffset,
+    table: TABLE_OFFSET,
     /// Serialises commands: the device runs one at a time.
     #[pin]
     cmd_lock: Mutex<()>,
@@ -125,27 +124,25 @@ impl Hw {
     fn cmd(&self, code: u32, operand: u32) -> Result<u16> {
         let _guard = self.cmd_lock.lock();
 
-        if CmdSts(self.r32(off::CMDSTS)?).active() {
+        if CMDSTS::from_raw(self.r32(off::CMDSTS)?).active() {
             return Err(EBUSY);
         }
         self.w32(regs::cmd(code, operand, false), off::CMD)?;
 
-        let mut waited = 0;
-        let sts = loop {
-            let sts = CmdSts(self.r32(off::CMDSTS)?);
-            if !sts.active() {
-                break sts;
-            }
-            if waited >= CMD_TIMEOUT_MS {
+        let sts = read_poll_timeout(
+            || Ok(CMDSTS::from_raw(self.r32(off::CMDSTS)?)),
+            |sts| !sts.active(),
+            Delta::from_millis(1),
+            Delta::from_millis(CMD_TIMEOUT_MS),
+        )
+        .inspect_err(|e| {
+            if *e == ETIMEDOUT {
                 dev_err!(self.dev(), "command {code} ({operand:#x}) timed out\n");
-                return Err(ETIMEDOUT);
             }
-            msleep(1);
-            waited += 1;
-        };
+        })?;
 
-        match sts.err() {
-            regs::cmdsts::SUCCESS => Ok(sts.result()),
+        match u8::from(sts.err()) {
+            regs::cmdsts::SUCCESS => Ok(u16::from(sts.result())),
             err => {
                 self.set_cmd_status(u32::from(err));
                 dev_err!(
@@ -189,14 +186,14 @@ impl Hw {
     }
 
     /// The device's state, if its registers can be read.
-    fn gensts(&self) -> Option<regs::GenSts> {
-        self.r32(off::GENSTS).ok().map(regs::GenSts)
+    fn gensts(&self) -> Option<GENSTS> {
+        self.r32(off::GENSTS).ok().map(GENSTS::from_raw)
     }
 
     /// Brings the device to its reset state: disabled (if it was enabled; the device refuses
     /// to disable a disabled device), then reset.
     fn quiesce(&self) -> Result {
-        if regs::GenSts(self.r32(off::GENSTS)?).is_enabled() {
+        if GENSTS::from_raw(self.r32(off::GENSTS)?).is_enabled() {
             self.cmd(cmd::DISABLE_DEVICE, 0)?;
         }
         self.cmd(cmd::RESET_DEVICE, 0)?;
@@ -207,8 +204,8 @@ impl Hw {
     fn write_portal(&self, wq: u32, words: &[u64; 8]) -> Result {
         let portals = self.portals.try_access().ok_or(ENODEV)?;
         let base = regs::portal_offset(wq as usize, regs::Portal::Limited);
-        if io::has_movdir64b() {
-            return portals.try_movdir64b(words, base);
+        if movdir64b::has_movdir64b() {
+            return movdir64b::submit(&*portals, words, base);
         }
         // Without MOVDIR64B (TCG has none): eight ordered 8-byte stores, which the emulated
         // device assembles; real DSA needs the 64-byte store (see the driver documentation).
@@ -280,7 +277,8 @@ impl Hw {
             *w = self.r64(off::swerr(i))?;
         }
         let err = Swerr(words);
-        if !err.valid() {
+        let status = err.status();
+        if !status.valid() {
             return Ok(None);
         }
 
@@ -292,14 +290,14 @@ impl Hw {
             dev_warn!(
                 self.dev(),
                 "software error {:#x} ({}), wq {} (valid {}), op {:#x}, pasid {:#x}, addr {:#x}{}\n",
-                err.error(),
-                regs::status_name(err.error()),
-                err.wq_idx(),
-                err.wq_idx_valid(),
-                err.operation(),
-                err.pasid(),
+                u8::from(status.error()),
+                regs::status_name(u8::from(status.error())),
+                u8::from(status.wq_idx()),
+                status.wq_idx_valid(),
+                u8::from(status.operation()),
+                u32::from(status.pasid()),
                 err.fault_addr(),
-                if err.overflow() { ", overflowed" } else { "" },
+                if status.overflow() { ", overflowed" } else { "" },
             );
         } else if n == SWERR_LOG_BURST {
             dev_warn!(self.dev(), "further software errors are only counted\n");
@@ -418,41 +416,56 @@ impl Drop for Instance {
 }
 
 /// The driver's data of a bound device.
-struct Idxd {
+///
+/// The driver's objects (`Hw`, the bus devices, the DMA channels) are reference-counted and
+/// `'static`, rather than borrowing `'bound` as upstream's model would have them: sysfs and
+/// the DMA engine core call into them from contexts that hold no reference to the bound
+/// device. What must not outlive the binding is device-managed instead: the BARs
+/// ([`pci::DevresBar`]), the interrupt handlers ([`irq::DevresRegistration`]) and the IMS
+/// domain, which `devices` tears down at unbind. Only the MSI-X vectors borrow the binding.
+struct Idxd<'bound> {
     hw: Arc<Hw>,
     /// Dropped first, in `Drop`: the bus devices, so every WQ and the device are disabled.
     devices: Option<BusDevices>,
-    _misc: Pin<KBox<irq::ThreadedRegistration<MiscIrq>>>,
+    _misc: irq::DevresRegistration<MiscIrq>,
+    _vectors: pci::IrqVectorRegistration<'bound>,
     _types: Types,
     _instance: Instance,
 }
 
-impl Idxd {
-    fn read_hw(pdev: &pci::Device) -> Result<Arc<Hw>> {
-        let bar = pdev.iomap_region_sized::<{ regs::BAR0_SIZE }>(regs::MMIO_BAR, c_str!("idxd"))?;
-        let portals = pdev.iomap_region(regs::WQ_BAR, c_str!("idxd-portals"))?;
+impl Idxd<'_> {
+    fn read_hw(pdev: &pci::Device<device::Bound>) -> Result<Arc<Hw>> {
+        let bar = pdev
+            .iomap_region_sized::<{ regs::BAR0_SIZE }>(regs::MMIO_BAR, c"idxd")?
+            .into_devres()?;
+        let portals = pdev
+            .iomap_region(regs::WQ_BAR, c"idxd-portals")?
+            .into_devres()?;
         let (version, gencap, wqcap, grpcap, engcap, opcap, cmdcap, table) = {
-            let io = bar.try_access().ok_or(ENXIO)?;
+            let io = bar.access(pdev.as_ref())?;
             let mut opcap = [0u64; 4];
             for (i, w) in opcap.iter_mut().enumerate() {
-                *w = io.read64(off::opcap(i));
+                *w = io.try_read64(off::opcap(i))?;
             }
             (
-                io.read32(off::VERSION),
-                GenCap(io.read64(off::GENCAP)),
-                WqCap(io.read64(off::WQCAP)),
-                GrpCap(io.read64(off::GRPCAP)),
-                EngCap(io.read64(off::ENGCAP)),
+                io.try_read32(off::VERSION)?,
+                io.try_read(GENCAP)?,
+                io.try_read(WQCAP)?,
+                io.try_read(GRPCAP)?,
+                io.try_read(ENGCAP)?,
                 OpCap(opcap),
-                CmdCap(io.read32(off::CMDCAP)),
-                TableOffset(io.read64(off::TABLE_OFFSET)),
+                CmdCap(io.try_read32(off::CMDCAP)?),
+                io.try_read(TABLE_OFFSET)?,
             )
         };
+        let slots = wq::cr_pool_words(wqcap).ok_or(ENODEV)?;
+        let crs = Coherent::zeroed_slice(pdev.as_ref(), slots, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Hw {
                 pdev: pdev.into(),
                 bar,
                 portals,
+                crs,
                 version,
                 gencap,
                 wqcap,
@@ -470,17 +483,13 @@ impl Idxd {
             GFP_KERNEL,
         )
     }
-}
 
-impl pci::Driver for Idxd {
-    type IdInfo = ();
-    const ID_TABLE: pci::IdTableRef<()> = &PCI_TABLE;
-
-    fn probe(pdev: &pci::Device, _info: &()) -> Result<Pin<KBox<Self>>> {
-        pdev.enable_device_managed()?;
+    fn new<'bound>(pdev: &'bound pci::Device<Core<'_>>) -> Result<Idxd<'bound>> {
+        pdev.enable_device_mem()?;
         pdev.set_master();
+        let bound: &'bound pci::Device<device::Bound> = pdev;
 
-        let hw = Self::read_hw(pdev)?;
+        let hw = Self::read_hw(bound)?;
         let dev = hw.dev();
 
         hw.quiesce()?;
@@ -495,23 +504,21 @@ impl pci::Driver for Idxd {
         }
 
         let instance = Instance::new()?;
-        pdev.alloc_irq_vectors(1, 1, pci::IrqTypes::MSIX)?;
+        let vectors =
+            bound.alloc_irq_vectors(1, 1, pci::IrqTypes::default().with(pci::IrqType::MsiX))?;
         let ims = ImsDomain::new(
-            dev,
-            c_str!("DSA-IMS"),
+            bound.as_ref(),
+            c"DSA-IMS",
             DsaIms(hw.clone()),
             hw.gencap.ims_slots(),
         )?;
         let shared = Shared::new(hw.clone(), instance.0, ims)?;
-        let misc = KBox::pin_init(
-            irq::ThreadedRegistration::new(
-                dev,
-                pdev.irq_vector(0)?,
-                irq::Flags::ONESHOT,
-                c_str!("idxd-misc"),
-                MiscIrq(shared.clone()),
-            ),
-            GFP_KERNEL,
+        let misc = irq::ThreadedRegistration::new_devres(
+            bound.as_ref(),
+            vectors.index(0)?.into(),
+            irq::Flags::ONESHOT,
+            c"idxd-misc",
+            MiscIrq(shared.clone()),
         )?;
         // Errors and halts are reported before the device is enabled, too.
         hw.w32(
@@ -520,10 +527,11 @@ impl pci::Driver for Idxd {
         )?;
 
         let types = Types::new()?;
-        let mut this = Self {
+        let mut this = Idxd {
             hw: hw.clone(),
             devices: None,
             _misc: misc,
+            _vectors: vectors,
             _types: types,
             _instance: instance,
         };
@@ -534,21 +542,42 @@ impl pci::Driver for Idxd {
             "DSA {:#x} as dsa{}: {} WQs ({} entries), {} engines, {} groups, {} IMS slots\n",
             hw.version,
             shared.id,
-            hw.wqcap.num_wqs(),
-            hw.wqcap.total_wq_size(),
-            hw.engcap.num_engines(),
-            hw.grpcap.num_groups(),
+            u32::from(hw.wqcap.num_wqs()),
+            u32::from(hw.wqcap.total_wq_size()),
+            u32::from(hw.engcap.num_engines()),
+            u32::from(hw.grpcap.num_groups()),
             hw.gencap.ims_slots(),
         );
-        Ok(KBox::pin(this, GFP_KERNEL)?)
+        Ok(this)
     }
 }
 
-impl Drop for Idxd {
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <IdxdDriver as pci::Driver>::IdInfo,
+    [(pci::DeviceId::from_id(pci::Vendor::INTEL, 0x0b25), ())]
+);
+
+struct IdxdDriver;
+
+impl pci::Driver for IdxdDriver {
+    type IdInfo = ();
+    type Data<'bound> = Idxd<'bound>;
+    const ID_TABLE: pci::IdTable<()> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound ()>,
+    ) -> impl PinInit<Idxd<'bound>, Error> + 'bound {
+        Idxd::new(pdev)
+    }
+}
+
+impl Drop for Idxd<'_> {
     fn drop(&mut self) {
         // Deleting the bus devices unbinds them: each WQ is disabled and drained, its vector
-        // freed, then the device is disabled. The misc interrupt and the BARs follow as the
-        // fields are dropped, and the vectors and the device itself at unbind (devres).
+        // freed, then the device is disabled. The misc interrupt handler and the MSI-X vector
+        // follow as the fields are dropped, in that order, and the BARs at unbind (devres).
         self.hw.stopping.store(true, Ordering::Release);
         self.devices = None;
         let _ = self.hw.quiesce();
@@ -556,20 +585,20 @@ impl Drop for Idxd {
 }
 
 /// The module: the `dsa` bus and the PCI driver.
+#[pin_data]
 struct IdxdModule {
     /// Dropped first: unbinding the PCI devices deletes every device on the bus.
-    _pci: Pin<KBox<pci::Registration<Idxd>>>,
+    #[pin]
+    _pci: driver::Registration<pci::Adapter<IdxdDriver>>,
     _bus: bus::BusRegistration<Node, 3>,
 }
 
-impl kernel::Module for IdxdModule {
-    fn init(module: &'static kernel::ThisModule) -> Result<Self> {
-        cdev::FOPS.init(module);
-        let bus = IDXD_BUS.register(module)?;
-        let pci = KBox::pin_init(pci::Registration::new(c_str!("idxd"), module), GFP_KERNEL)?;
-        Ok(Self {
-            _pci: pci,
-            _bus: bus,
+impl InPlaceModule for IdxdModule {
+    fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            // The bus first: probing adds devices to it.
+            _bus: IDXD_BUS.register(module)?,
+            _pci <- driver::Registration::new(c"idxd", module),
         })
     }
 }
@@ -577,7 +606,7 @@ impl kernel::Module for IdxdModule {
 module! {
     type: IdxdModule,
     name: "idxd",
-    author: "IMS project",
+    authors: ["IMS project"],
     description: "Intel Data Streaming Accelerator, with IMS work queue completions",
     license: "GPL",
 }

@@ -251,8 +251,7 @@ static void terminate_in_irq(struct kunit *test)
 
 	client_arm(c, 0x20);
 	c->terminate_ret = 1;
-	hrtimer_init(&c->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	c->timer.function = terminate_timer;
+	hrtimer_setup(&c->timer, terminate_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	client_submit_all(c);
 	hrtimer_start(&c->timer, ms_to_ktime(1), HRTIMER_MODE_REL_HARD);
 	msleep(20);

@@ -16,6 +16,8 @@
 // This module mirrors the hardware ABI in full; not every item has a user in the driver.
 #![allow(dead_code)]
 
+use kernel::io::register;
+
 /// Extracts `width` bits of `v` starting at bit `shift`.
 const fn field(v: u64, shift: u32, width: u32) -> u64 {
     (v >> shift) & ((1u64 << width) - 1)
@@ -60,19 +62,19 @@ pub(crate) const MAX_OPCAP_BITS: u32 = 256;
 pub(crate) mod off {
     /// Version (32 bits, read-only).
     pub(crate) const VERSION: usize = 0x00;
-    /// General capabilities (64 bits), see [`super::GenCap`].
+    /// General capabilities (64 bits), see [`super::GENCAP`].
     pub(crate) const GENCAP: usize = 0x10;
-    /// Work queue capabilities (64 bits), see [`super::WqCap`].
+    /// Work queue capabilities (64 bits), see [`super::WQCAP`].
     pub(crate) const WQCAP: usize = 0x20;
-    /// Group capabilities (64 bits), see [`super::GrpCap`].
+    /// Group capabilities (64 bits), see [`super::GRPCAP`].
     pub(crate) const GRPCAP: usize = 0x30;
-    /// Engine capabilities (64 bits), see [`super::EngCap`].
+    /// Engine capabilities (64 bits), see [`super::ENGCAP`].
     pub(crate) const ENGCAP: usize = 0x38;
     /// Operation capabilities: a 256-bit opcode bitmap in four 64-bit registers.
     pub(crate) const OPCAP: usize = 0x40;
     /// Number of 64-bit OPCAP registers.
     pub(crate) const OPCAP_COUNT: usize = 4;
-    /// Table offsets, low qword (64 bits), see [`super::TableOffset`].
+    /// Table offsets, low qword (64 bits), see [`super::TABLE_OFFSET`].
     pub(crate) const TABLE_OFFSET: usize = 0x60;
     /// Table offsets, high qword: perfmon offset in bits 15:0.
     pub(crate) const TABLE_OFFSET_HI: usize = 0x68;
@@ -80,13 +82,13 @@ pub(crate) mod off {
     pub(crate) const GENCFG: usize = 0x80;
     /// General control (32 bits), see [`super::genctrl`].
     pub(crate) const GENCTRL: usize = 0x88;
-    /// General status (32 bits), see [`super::GenSts`].
+    /// General status (32 bits), see [`super::GENSTS`].
     pub(crate) const GENSTS: usize = 0x90;
     /// Interrupt cause (32 bits, write 1 to clear), see [`super::intcause`].
     pub(crate) const INTCAUSE: usize = 0x98;
     /// Command (32 bits), see [`super::cmd()`].
     pub(crate) const CMD: usize = 0xa0;
-    /// Command status (32 bits), see [`super::CmdSts`].
+    /// Command status (32 bits), see [`super::CMDSTS`].
     pub(crate) const CMDSTS: usize = 0xa8;
     /// Command capabilities (32 bits), see [`super::CmdCap`].
     pub(crate) const CMDCAP: usize = 0xb0;
@@ -115,197 +117,170 @@ pub(crate) mod off {
     }
 }
 
-/// General capabilities (GENCAP).
-#[derive(Clone, Copy)]
-pub(crate) struct GenCap(pub(crate) u64);
-
-impl GenCap {
-    /// Block on fault is supported.
-    pub(crate) const fn block_on_fault(self) -> bool {
-        bit(self.0, 0)
+register! {
+    /// General capabilities (GENCAP).
+    pub(crate) GENCAP(u64) @ 0x10 {
+        /// Block on fault is supported.
+        0:0 block_on_fault => bool;
+        /// Overlapping memory move is supported.
+        1:1 overlap_copy => bool;
+        /// Cache control (destination written to memory) is supported.
+        2:2 cache_control_mem => bool;
+        /// Cache control (destination written to cache) is supported.
+        3:3 cache_control_cache => bool;
+        /// The CMDCAP register is implemented.
+        4:4 cmd_cap => bool;
+        /// Destination readback is supported.
+        8:8 dest_readback => bool;
+        /// Drain descriptor readback is supported.
+        9:9 drain_readback => bool;
+        /// Event log support.
+        14:13 evl_support;
+        /// Batch continuation is supported.
+        15:15 batch_continuation => bool;
+        /// Log2 of the maximum transfer size in bytes.
+        20:16 max_xfer_shift;
+        /// Log2 of the maximum number of descriptors in a batch.
+        24:21 max_batch_shift;
+        /// IMS size in units of [`ims::SLOTS_PER_MULT`] slots.
+        30:25 max_ims_mult;
+        /// Groups, engines and work queues are software-configurable.
+        31:31 config_en => bool;
     }
 
-    /// Overlapping memory move is supported.
-    pub(crate) const fn overlap_copy(self) -> bool {
-        bit(self.0, 1)
+    /// Work queue capabilities (WQCAP).
+    pub(crate) WQCAP(u64) @ 0x20 {
+        /// Total number of WQ entries shared by all work queues.
+        15:0 total_wq_size;
+        /// Number of work queues.
+        23:16 num_wqs;
+        /// Raw WQCFG size field; see [`WQCAP::wqcfg_bytes`].
+        27:24 wqcfg_size;
+        /// Shared work queues are supported.
+        48:48 shared_mode => bool;
+        /// Dedicated work queues are supported.
+        49:49 dedicated_mode => bool;
+        /// Per-WQ ATS disable is supported.
+        50:50 wq_ats_support => bool;
+        /// Work queue priority is supported.
+        51:51 priority => bool;
+        /// WQ occupancy is reported in WQCFG.
+        52:52 occupancy => bool;
+        /// WQ occupancy interrupt is supported.
+        53:53 occupancy_int => bool;
+        /// Per-WQ operation configuration is supported.
+        54:54 op_config => bool;
+        /// Per-WQ PRS disable is supported.
+        55:55 wq_prs_support => bool;
     }
 
-    /// Cache control (destination written to memory) is supported.
-    pub(crate) const fn cache_control_mem(self) -> bool {
-        bit(self.0, 2)
+    /// Group capabilities (GRPCAP).
+    pub(crate) GRPCAP(u64) @ 0x30 {
+        /// Number of groups.
+        7:0 num_groups;
+        /// Total number of read buffers.
+        15:8 total_rdbufs;
+        /// Read buffer controls are supported.
+        16:16 rdbuf_ctrl => bool;
+        /// The global read buffer limit (GENCFG) is supported.
+        17:17 rdbuf_limit => bool;
+        /// Descriptor and batch progress limits are supported.
+        18:18 progress_limit => bool;
     }
 
-    /// Cache control (destination written to cache) is supported.
-    pub(crate) const fn cache_control_cache(self) -> bool {
-        bit(self.0, 3)
+    /// Engine capabilities (ENGCAP).
+    pub(crate) ENGCAP(u64) @ 0x38 {
+        /// Number of engines.
+        7:0 num_engines;
     }
 
-    /// The CMDCAP register is implemented.
-    pub(crate) const fn cmd_cap(self) -> bool {
-        bit(self.0, 4)
+    /// Table offsets (TABLE_OFFSET, low qword); each field counts units of [`TABLE_MULT`]
+    /// bytes.
+    pub(crate) TABLE_OFFSET(u64) @ 0x60 {
+        /// GRPCFG table offset.
+        15:0 grpcfg;
+        /// WQCFG table offset.
+        31:16 wqcfg;
+        /// MSI-X permission table offset.
+        47:32 msix_perm;
+        /// IMS table offset.
+        63:48 ims;
     }
 
-    /// Destination readback is supported.
-    pub(crate) const fn dest_readback(self) -> bool {
-        bit(self.0, 8)
+    /// General status (GENSTS).
+    pub(crate) GENSTS(u32) @ 0x90 {
+        /// Device state, see [`gensts`].
+        1:0 state;
+        /// The kind of reset that last took place, see [`gensts`].
+        3:2 reset_type;
     }
 
-    /// Drain descriptor readback is supported.
-    pub(crate) const fn drain_readback(self) -> bool {
-        bit(self.0, 9)
+    /// Command status (CMDSTS).
+    pub(crate) CMDSTS(u32) @ 0xa8 {
+        /// Error code of the last command, see [`cmdsts`].
+        7:0 err;
+        /// Result of the last command (REQUEST_INT_HANDLE: the handle).
+        23:8 result;
+        /// A command is running.
+        31:31 active => bool;
     }
+}
 
-    /// Event log support (2 bits).
-    pub(crate) const fn evl_support(self) -> u8 {
-        field(self.0, 13, 2) as u8
-    }
-
-    /// Batch continuation is supported.
-    pub(crate) const fn batch_continuation(self) -> bool {
-        bit(self.0, 15)
-    }
-
-    /// Log2 of the maximum transfer size in bytes.
-    pub(crate) const fn max_xfer_shift(self) -> u32 {
-        field(self.0, 16, 5) as u32
-    }
-
-    /// Log2 of the maximum number of descriptors in a batch.
-    pub(crate) const fn max_batch_shift(self) -> u32 {
-        field(self.0, 21, 4) as u32
-    }
-
-    /// IMS size in units of [`ims::SLOTS_PER_MULT`] slots.
-    pub(crate) const fn max_ims_mult(self) -> u32 {
-        field(self.0, 25, 6) as u32
-    }
-
-    /// Groups, engines and work queues are software-configurable.
-    pub(crate) const fn config_en(self) -> bool {
-        bit(self.0, 31)
-    }
-
+impl GENCAP {
     /// Maximum transfer size in bytes.
-    pub(crate) const fn max_xfer_bytes(self) -> u64 {
-        1u64 << self.max_xfer_shift()
+    pub(crate) fn max_xfer_bytes(self) -> u64 {
+        1u64 << self.max_xfer_shift().get()
     }
 
     /// Maximum number of descriptors in a batch.
-    pub(crate) const fn max_batch_size(self) -> u32 {
-        1u32 << self.max_batch_shift()
+    pub(crate) fn max_batch_size(self) -> u32 {
+        1u32 << self.max_batch_shift().get()
     }
 
     /// Number of IMS slots.
-    pub(crate) const fn ims_slots(self) -> u32 {
-        self.max_ims_mult() * ims::SLOTS_PER_MULT
+    pub(crate) fn ims_slots(self) -> u32 {
+        u32::from(self.max_ims_mult()) * ims::SLOTS_PER_MULT
     }
 }
 
-/// Work queue capabilities (WQCAP).
-#[derive(Clone, Copy)]
-pub(crate) struct WqCap(pub(crate) u64);
-
-impl WqCap {
-    /// Total number of WQ entries shared by all work queues.
-    pub(crate) const fn total_wq_size(self) -> u32 {
-        field(self.0, 0, 16) as u32
-    }
-
-    /// Number of work queues.
-    pub(crate) const fn num_wqs(self) -> u32 {
-        field(self.0, 16, 8) as u32
-    }
-
-    /// Raw WQCFG size field; see [`WqCap::wqcfg_bytes`].
-    pub(crate) const fn wqcfg_size(self) -> u32 {
-        field(self.0, 24, 4) as u32
-    }
-
-    /// Shared work queues are supported.
-    pub(crate) const fn shared_mode(self) -> bool {
-        bit(self.0, 48)
-    }
-
-    /// Dedicated work queues are supported.
-    pub(crate) const fn dedicated_mode(self) -> bool {
-        bit(self.0, 49)
-    }
-
-    /// Per-WQ ATS disable is supported.
-    pub(crate) const fn wq_ats_support(self) -> bool {
-        bit(self.0, 50)
-    }
-
-    /// Work queue priority is supported.
-    pub(crate) const fn priority(self) -> bool {
-        bit(self.0, 51)
-    }
-
-    /// WQ occupancy is reported in WQCFG.
-    pub(crate) const fn occupancy(self) -> bool {
-        bit(self.0, 52)
-    }
-
-    /// WQ occupancy interrupt is supported.
-    pub(crate) const fn occupancy_int(self) -> bool {
-        bit(self.0, 53)
-    }
-
-    /// Per-WQ operation configuration is supported.
-    pub(crate) const fn op_config(self) -> bool {
-        bit(self.0, 54)
-    }
-
-    /// Per-WQ PRS disable is supported.
-    pub(crate) const fn wq_prs_support(self) -> bool {
-        bit(self.0, 55)
-    }
-
+impl WQCAP {
     /// Size in bytes of one WQCFG entry: `1 << (wqcfg_size + 5)`.
-    pub(crate) const fn wqcfg_bytes(self) -> usize {
-        1usize << (self.wqcfg_size() + wqcfg::MIN_SHIFT)
+    pub(crate) fn wqcfg_bytes(self) -> usize {
+        1usize << (u32::from(self.wqcfg_size()) + wqcfg::MIN_SHIFT)
     }
 }
 
-/// Group capabilities (GRPCAP).
-#[derive(Clone, Copy)]
-pub(crate) struct GrpCap(pub(crate) u64);
-
-impl GrpCap {
-    /// Number of groups.
-    pub(crate) const fn num_groups(self) -> u32 {
-        field(self.0, 0, 8) as u32
+impl TABLE_OFFSET {
+    /// Byte offset of the GRPCFG table.
+    pub(crate) fn grpcfg_offset(self) -> usize {
+        usize::from(self.grpcfg()) * TABLE_MULT
     }
 
-    /// Total number of read buffers.
-    pub(crate) const fn total_rdbufs(self) -> u32 {
-        field(self.0, 8, 8) as u32
+    /// Byte offset of the WQCFG table.
+    pub(crate) fn wqcfg_offset(self) -> usize {
+        usize::from(self.wqcfg()) * TABLE_MULT
     }
 
-    /// Read buffer controls are supported.
-    pub(crate) const fn rdbuf_ctrl(self) -> bool {
-        bit(self.0, 16)
+    /// Byte offset of the MSI-X permission table.
+    pub(crate) fn msix_perm_offset(self) -> usize {
+        usize::from(self.msix_perm()) * TABLE_MULT
     }
 
-    /// The global read buffer limit (GENCFG) is supported.
-    pub(crate) const fn rdbuf_limit(self) -> bool {
-        bit(self.0, 17)
-    }
-
-    /// Descriptor and batch progress limits are supported.
-    pub(crate) const fn progress_limit(self) -> bool {
-        bit(self.0, 18)
+    /// Byte offset of the IMS table.
+    pub(crate) fn ims_offset(self) -> usize {
+        usize::from(self.ims()) * TABLE_MULT
     }
 }
 
-/// Engine capabilities (ENGCAP).
-#[derive(Clone, Copy)]
-pub(crate) struct EngCap(pub(crate) u64);
+impl GENSTS {
+    /// The device is enabled.
+    pub(crate) fn is_enabled(self) -> bool {
+        self.state() == gensts::STATE_ENABLED
+    }
 
-impl EngCap {
-    /// Number of engines.
-    pub(crate) const fn num_engines(self) -> u32 {
-        field(self.0, 0, 8) as u32
+    /// The device is halted.
+    pub(crate) fn is_halted(self) -> bool {
+        self.state() == gensts::STATE_HALT
     }
 }
 
@@ -317,57 +292,6 @@ impl OpCap {
     /// Returns whether `opcode` (see [`opcode`]) is supported.
     pub(crate) const fn supports(&self, opcode: u8) -> bool {
         bit(self.0[(opcode / 64) as usize], (opcode % 64) as u32)
-    }
-}
-
-/// Table offsets (TABLE_OFFSET, low qword); each field counts units of [`TABLE_MULT`] bytes.
-#[derive(Clone, Copy)]
-pub(crate) struct TableOffset(pub(crate) u64);
-
-impl TableOffset {
-    /// GRPCFG table offset, in units of [`TABLE_MULT`].
-    pub(crate) const fn grpcfg(self) -> u32 {
-        field(self.0, 0, 16) as u32
-    }
-
-    /// WQCFG table offset, in units of [`TABLE_MULT`].
-    pub(crate) const fn wqcfg(self) -> u32 {
-        field(self.0, 16, 16) as u32
-    }
-
-    /// MSIX_PERM table offset, in units of [`TABLE_MULT`].
-    pub(crate) const fn msix_perm(self) -> u32 {
-        field(self.0, 32, 16) as u32
-    }
-
-    /// IMS table offset, in units of [`TABLE_MULT`].
-    pub(crate) const fn ims(self) -> u32 {
-        field(self.0, 48, 16) as u32
-    }
-
-    /// GRPCFG table byte offset in BAR0.
-    pub(crate) const fn grpcfg_offset(self) -> usize {
-        self.grpcfg() as usize * TABLE_MULT
-    }
-
-    /// WQCFG table byte offset in BAR0.
-    pub(crate) const fn wqcfg_offset(self) -> usize {
-        self.wqcfg() as usize * TABLE_MULT
-    }
-
-    /// MSIX_PERM table byte offset in BAR0.
-    pub(crate) const fn msix_perm_offset(self) -> usize {
-        self.msix_perm() as usize * TABLE_MULT
-    }
-
-    /// IMS table byte offset in BAR0.
-    pub(crate) const fn ims_offset(self) -> usize {
-        self.ims() as usize * TABLE_MULT
-    }
-
-    /// Perfmon byte offset in BAR0, decoded from the high qword ([`off::TABLE_OFFSET_HI`]).
-    pub(crate) const fn perfmon_offset(hi: u64) -> usize {
-        field(hi, 0, 16) as usize * TABLE_MULT
     }
 }
 
@@ -391,33 +315,6 @@ pub(crate) mod genctrl {
     pub(crate) const EVL_INT_EN: u32 = 1 << 2;
 }
 
-/// General status (GENSTS).
-#[derive(Clone, Copy)]
-pub(crate) struct GenSts(pub(crate) u32);
-
-impl GenSts {
-    /// Device state, one of the `gensts::STATE_*` values.
-    pub(crate) const fn state(self) -> u32 {
-        self.0 & 0x3
-    }
-
-    /// Reset type required to leave the halt state, one of the `gensts::RESET_*` values.
-    pub(crate) const fn reset_type(self) -> u32 {
-        (self.0 >> 2) & 0x3
-    }
-
-    /// The device is enabled.
-    pub(crate) const fn is_enabled(self) -> bool {
-        self.state() == gensts::STATE_ENABLED
-    }
-
-    /// The device is halted.
-    pub(crate) const fn is_halted(self) -> bool {
-        self.state() == gensts::STATE_HALT
-    }
-}
-
-/// Values of the fields of GENSTS.
 pub(crate) mod gensts {
     /// Device disabled.
     pub(crate) const STATE_DISABLED: u32 = 0;
@@ -518,28 +415,6 @@ pub(crate) const fn cmd(code: u32, operand: u32, request_int: bool) -> u32 {
         | if request_int { cmd::INT_REQ } else { 0 }
 }
 
-/// Command status (CMDSTS).
-#[derive(Clone, Copy)]
-pub(crate) struct CmdSts(pub(crate) u32);
-
-impl CmdSts {
-    /// Error code, one of the [`cmdsts`] values.
-    pub(crate) const fn err(self) -> u8 {
-        self.0 as u8
-    }
-
-    /// Command result (the interrupt handle for REQUEST_INT_HANDLE).
-    pub(crate) const fn result(self) -> u16 {
-        (self.0 >> cmdsts::RES_SHIFT) as u16
-    }
-
-    /// A command is still running.
-    pub(crate) const fn active(self) -> bool {
-        self.0 & cmdsts::ACTIVE != 0
-    }
-}
-
-/// CMDSTS bits and error codes.
 pub(crate) mod cmdsts {
     /// Command running.
     pub(crate) const ACTIVE: u32 = 0x8000_0000;
@@ -636,7 +511,7 @@ pub(crate) const fn cmd_err_name(err: u8) -> &'static str {
 
 /// Command capabilities (CMDCAP): bit `n` set means command code `n` is supported.
 ///
-/// Valid only if [`GenCap::cmd_cap`] is set; treat it as 0 otherwise.
+/// Valid only if [`GENCAP::cmd_cap`] is set; treat it as 0 otherwise.
 #[derive(Clone, Copy)]
 pub(crate) struct CmdCap(pub(crate) u32);
 
@@ -663,74 +538,56 @@ pub(crate) mod swerr {
     pub(crate) const ACK: u64 = VALID | OVERFLOW;
 }
 
-/// Software error (SWERR), four qwords.
+register! {
+    /// Software error (SWERR) qword 0: what the recorded error is.
+    pub(crate) SWERR(u64) @ 0xc0 {
+        /// An error is recorded.
+        0:0 valid => bool;
+        /// Errors were lost while this one was recorded.
+        1:1 overflow => bool;
+        /// The operation and PASID fields are valid.
+        2:2 desc_valid => bool;
+        /// The WQ index field is valid.
+        3:3 wq_idx_valid => bool;
+        /// The error was in a descriptor of a batch; the batch index is valid.
+        4:4 batch => bool;
+        /// The fault was on a write (otherwise a read).
+        5:5 fault_rw => bool;
+        /// The descriptor was privileged.
+        6:6 privileged => bool;
+        /// Error code, a completion status (see [`comp`]).
+        15:8 error;
+        /// WQ index.
+        23:16 wq_idx;
+        /// Opcode of the failed descriptor.
+        39:32 operation;
+        /// PASID of the failed descriptor.
+        59:40 pasid;
+    }
+
+    /// Software error (SWERR) qword 1.
+    pub(crate) SWERR_INFO(u64) @ 0xc8 {
+        /// Index of the failed descriptor in its batch.
+        15:0 batch_idx;
+        /// Invalid descriptor flags, for [`comp::INVALID_FLAGS`].
+        63:32 invalid_flags;
+    }
+}
+
+/// Software error (SWERR), four qwords: [`SWERR`], [`SWERR_INFO`], the faulting address and
+/// a reserved qword.
 #[derive(Clone, Copy)]
 pub(crate) struct Swerr(pub(crate) [u64; 4]);
 
 impl Swerr {
-    /// An error is recorded.
-    pub(crate) const fn valid(&self) -> bool {
-        bit(self.0[0], 0)
+    /// Qword 0: the error.
+    pub(crate) fn status(&self) -> SWERR {
+        SWERR::from_raw(self.0[0])
     }
 
-    /// Errors were lost while this one was recorded.
-    pub(crate) const fn overflow(&self) -> bool {
-        bit(self.0[0], 1)
-    }
-
-    /// The operation and PASID fields are valid.
-    pub(crate) const fn desc_valid(&self) -> bool {
-        bit(self.0[0], 2)
-    }
-
-    /// The WQ index field is valid.
-    pub(crate) const fn wq_idx_valid(&self) -> bool {
-        bit(self.0[0], 3)
-    }
-
-    /// The error was in a descriptor of a batch; the batch index is valid.
-    pub(crate) const fn batch(&self) -> bool {
-        bit(self.0[0], 4)
-    }
-
-    /// The fault was on a write (otherwise a read).
-    pub(crate) const fn fault_rw(&self) -> bool {
-        bit(self.0[0], 5)
-    }
-
-    /// The descriptor was privileged.
-    pub(crate) const fn priv_(&self) -> bool {
-        bit(self.0[0], 6)
-    }
-
-    /// Error code, a completion status (see [`comp`]).
-    pub(crate) const fn error(&self) -> u8 {
-        field(self.0[0], 8, 8) as u8
-    }
-
-    /// WQ index.
-    pub(crate) const fn wq_idx(&self) -> u8 {
-        field(self.0[0], 16, 8) as u8
-    }
-
-    /// Opcode of the failed descriptor.
-    pub(crate) const fn operation(&self) -> u8 {
-        field(self.0[0], 32, 8) as u8
-    }
-
-    /// PASID of the failed descriptor.
-    pub(crate) const fn pasid(&self) -> u32 {
-        field(self.0[0], 40, 20) as u32
-    }
-
-    /// Index of the failed descriptor in its batch.
-    pub(crate) const fn batch_idx(&self) -> u16 {
-        field(self.0[1], 0, 16) as u16
-    }
-
-    /// Invalid descriptor flags, for [`comp::INVALID_FLAGS`].
-    pub(crate) const fn invalid_flags(&self) -> u32 {
-        field(self.0[1], 32, 32) as u32
+    /// Qword 1: batch index and invalid flags.
+    pub(crate) fn info(&self) -> SWERR_INFO {
+        SWERR_INFO::from_raw(self.0[1])
     }
 
     /// Faulting address.
@@ -1613,13 +1470,61 @@ const _: () = {
     assert!(r.status() == comp::SUCCESS && r.result == 2 && r.fault_info == 1);
     assert!(r.bytes_completed == 0x1234_5678 && r.invalid_flags() == 0xab_cdef);
 };
-const _: () = {
-    let s = Swerr([0x0abc_de12_0003_190d, 0x1234_0000_0007, 0xfeed, 0]);
-    assert!(s.valid() && !s.overflow() && s.desc_valid() && s.wq_idx_valid() && !s.batch());
-    assert!(s.error() == 0x19 && s.wq_idx() == 3 && s.operation() == 0x12);
-    assert!(s.pasid() == 0xabcde && s.batch_idx() == 7 && s.invalid_flags() == 0x1234);
-};
-const _: () =
-    assert!(GenCap(0x8000_0000 | (8 << 25) | (10 << 21) | (21 << 16) | 0x12).ims_slots() == 2048);
 const _: () =
     assert!(ims::ctrl(true, Some(5)) == 0x5009 && msix_perm::encode(Some(5), false) == 0x5008);
+
+/// The register types decode what the device writes: checked when the module loads, with
+/// KUnit (`idxd_rs_regs`).
+#[kernel::macros::kunit_tests(idxd_rs_regs)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gencap_fields() {
+        let g = GENCAP::from_raw(0x8000_0000 | (8 << 25) | (10 << 21) | (21 << 16) | 0x12);
+        assert!(g.config_en() && g.overlap_copy() && g.cmd_cap() && !g.block_on_fault());
+        assert_eq!(g.ims_slots(), 2048);
+        assert_eq!(g.max_xfer_bytes(), 1 << 21);
+        assert_eq!(g.max_batch_size(), 1 << 10);
+    }
+
+    #[test]
+    fn wqcap_table_offset_fields() {
+        let w = WQCAP::from_raw((1 << 49) | (1 << 52) | (2 << 24) | (8 << 16) | 128);
+        assert_eq!(u32::from(w.total_wq_size()), 128);
+        assert_eq!(u32::from(w.num_wqs()), 8);
+        assert_eq!(w.wqcfg_bytes(), 128);
+        assert!(w.dedicated_mode() && w.occupancy() && !w.shared_mode());
+        let t = TABLE_OFFSET::from_raw(0x0060_0000_0050_0040);
+        assert_eq!(t.grpcfg_offset(), 0x40 * TABLE_MULT);
+        assert_eq!(t.wqcfg_offset(), 0x50 * TABLE_MULT);
+        assert_eq!(t.msix_perm_offset(), 0);
+        assert_eq!(t.ims_offset(), 0x60 * TABLE_MULT);
+    }
+
+    #[test]
+    fn cmdsts_gensts_fields() {
+        let c = CMDSTS::from_raw(0x8000_1201);
+        assert!(c.active());
+        assert_eq!(u8::from(c.err()), cmdsts::INVAL_CMD);
+        assert_eq!(u16::from(c.result()), 0x12);
+        let g = GENSTS::from_raw(gensts::STATE_HALT | (gensts::RESET_WARM << 2));
+        assert!(g.is_halted() && !g.is_enabled());
+        assert_eq!(u32::from(g.reset_type()), gensts::RESET_WARM);
+    }
+
+    #[test]
+    fn swerr_fields() {
+        let s = Swerr([0x0abc_de12_0003_190d, 0x1234_0000_0007, 0xfeed, 0]);
+        let (st, info) = (s.status(), s.info());
+        assert!(st.valid() && !st.overflow() && st.desc_valid() && st.wq_idx_valid());
+        assert!(!st.batch());
+        assert_eq!(u8::from(st.error()), 0x19);
+        assert_eq!(u8::from(st.wq_idx()), 3);
+        assert_eq!(u8::from(st.operation()), 0x12);
+        assert_eq!(u32::from(st.pasid()), 0xabcde);
+        assert_eq!(u16::from(info.batch_idx()), 7);
+        assert_eq!(u32::from(info.invalid_flags()), 0x1234);
+        assert_eq!(s.fault_addr(), 0xfeed);
+    }
+}

@@ -4,17 +4,17 @@
 //! the DMA engine channel of each enabled kernel WQ.
 
 use crate::{
-    regs::{self, cmd, comp, Desc, WqCfg},
+    regs::{self, cmd, comp, Desc, WqCfg, WQCAP},
     Hw,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     dev_err, dev_warn,
-    dma::CoherentAllocation,
     dmaengine::{self, DmaAddr, PrepFlags, TxResult},
-    irq, new_mutex, new_spinlock,
+    io::{io_project, io_read, io_write},
+    irq, new_mutex, new_spinlock_irq,
     prelude::*,
-    sync::{Arc, Mutex, SpinLock},
+    sync::{Arc, Mutex, SpinLockIrq},
 };
 
 /// The hardware part of a prepared descriptor: everything but the completion record and the
@@ -53,10 +53,12 @@ pub(crate) struct Wq {
     pub(crate) id: u32,
     pub(crate) cfg: WqCfg,
     pub(crate) hw: Arc<Hw>,
-    /// One 32-byte completion record per slot.
-    crs: CoherentAllocation<u64>,
+    /// The WQ's first word in [`Hw::crs`], where it has one 32-byte completion record per
+    /// slot.
+    cr_base: usize,
+    /// Taken with interrupts off: a DMA engine client may submit from any context.
     #[pin]
-    state: SpinLock<WqState>,
+    state: SpinLockIrq<WqState>,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
     /// The number the next submitted descriptor gets; written under `state`.
@@ -79,10 +81,24 @@ pub(crate) struct Wq {
 
 const CR_WORDS: usize = regs::COMP_RECORD_SIZE / 8;
 
+/// The number of words of completion records the device's WQs need: any WQ may take the whole
+/// WQ size, so each gets room for that many. `None` if that is nothing, or too much.
+pub(crate) fn cr_pool_words(cap: WQCAP) -> Option<usize> {
+    const MAX_WORDS: usize = (4 << 20) / 8;
+    let words = usize::from(cap.num_wqs())
+        .checked_mul(usize::from(cap.total_wq_size()))?
+        .checked_mul(CR_WORDS)?;
+    (words > 0 && words <= MAX_WORDS).then_some(words)
+}
+
 impl Wq {
     pub(crate) fn new(hw: &Arc<Hw>, id: u32, cfg: WqCfg) -> Result<Arc<Self>> {
         let size = usize::from(cfg.size);
-        let crs = CoherentAllocation::alloc_coherent(hw.dev(), size * CR_WORDS, GFP_KERNEL)?;
+        let per_wq = usize::from(hw.wqcap.total_wq_size());
+        if size > per_wq {
+            return Err(EINVAL);
+        }
+        let cr_base = usize::try_from(id)? * per_wq * CR_WORDS;
         let mut ring = KVec::with_capacity(size, GFP_KERNEL)?;
         for _ in 0..size {
             ring.push(None, GFP_KERNEL)?;
@@ -92,8 +108,8 @@ impl Wq {
                 id,
                 cfg,
                 hw: hw.clone(),
-                crs,
-                state <- new_spinlock!(WqState {
+                cr_base,
+                state <- new_spinlock_irq!(WqState {
                     enabled: false,
                     aborting: false,
                     int_handle: 0,
@@ -127,9 +143,24 @@ impl Wq {
         }
     }
 
+    /// Word `word` of the WQ's completion records.
+    fn cr_read(&self, word: usize) -> Result<u64> {
+        Ok(io_read!(&self.hw.crs, [try: self.cr_base + word]))
+    }
+
+    fn cr_write(&self, word: usize, value: u64) -> Result {
+        io_write!(&self.hw.crs, [try: self.cr_base + word], value);
+        Ok(())
+    }
+
+    /// The bus address of word `word` of the WQ's completion records.
+    fn cr_dma(&self, word: usize) -> Result<DmaAddr> {
+        Ok(io_project!(&self.hw.crs, [try: self.cr_base + word]).dma_address())
+    }
+
     fn cr_status(&self, slot: usize) -> u8 {
         // CAST: the status is the low byte of the first word.
-        self.crs.read(slot * CR_WORDS).map_or(0, |w| w as u8)
+        self.cr_read(slot * CR_WORDS).map_or(0, |w| w as u8)
     }
 
     /// Writes `desc` to the WQ's portal.
@@ -378,12 +409,12 @@ impl dmaengine::Channel for WqChan {
         }
         let slot = wq.next_slot(st.head, st.count);
         for i in 0..CR_WORDS {
-            wq.crs.write(slot * CR_WORDS + i, 0)?;
+            wq.cr_write(slot * CR_WORDS + i, 0)?;
         }
         let hw_desc = desc
             .data()
             .0
-            .with_completion(wq.crs.dma_handle_with_offset(slot * CR_WORDS)?)
+            .with_completion(wq.cr_dma(slot * CR_WORDS)?)
             .with_interrupt(st.int_handle);
         wq.write_portal(&hw_desc)?;
         let seq = wq.submitted.load(Ordering::Relaxed);

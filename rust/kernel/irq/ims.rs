@@ -25,13 +25,15 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
-    device::Device,
+    device::{Bound, Device},
     error::{code::*, Error, Result},
-    irq::msi::{self, IrqData, MsiMap, MsiMsg},
+    irq::{
+        msi::{self, IrqData, MsiMap, MsiMsg},
+        DevresRegistration, Flags, ThreadedHandler, ThreadedRegistration,
+    },
     prelude::*,
     str::CStr,
-    sync::Mutex,
-    types::ARef,
+    sync::{aref::ARef, LockClassKey, Mutex},
 };
 use core::{ffi::c_void, marker::PhantomPinned, pin::Pin};
 
@@ -41,10 +43,8 @@ use core::{ffi::c_void, marker::PhantomPinned, pin::Pin};
 /// in the kernel crate whichever crate instantiates the domain (a `new_mutex!()` in generic
 /// code would pair the kernel crate's class with each instantiating module's copy of the name,
 /// which lockdep reports).
-static STATE_CLASS: (&CStr, &crate::sync::LockClassKey) = (
-    crate::c_str!("ImsDomain::state"),
-    crate::static_lock_class!(),
-);
+static STATE_CLASS: (&CStr, Pin<&LockClassKey>) =
+    (c"ImsDomain::state", crate::static_lock_class!());
 
 /// How a device stores its IMS vectors.
 ///
@@ -126,7 +126,7 @@ impl State {
     fn user(&self, dev: &Device) -> Option<usize> {
         self.users
             .iter()
-            .position(|u| core::ptr::eq(&*u.dev as *const Device, dev as *const Device))
+            .position(|u| core::ptr::eq::<Device>(&*u.dev, dev))
     }
 }
 
@@ -145,8 +145,7 @@ impl State {
 /// # Examples
 ///
 /// ```
-/// use kernel::device::Device;
-/// use kernel::c_str;
+/// use kernel::device::{Bound, Device};
 /// use kernel::irq::ims::{pasid_cookie, slot_ctrl, ImsChip, ImsDomain};
 /// use kernel::irq::msi::MsiMsg;
 /// use kernel::prelude::*;
@@ -166,8 +165,8 @@ impl State {
 /// }
 ///
 /// # #[allow(dead_code)]
-/// fn probe_tail(dev: &Device, wq: &Device) -> Result {
-///     let ims = ImsDomain::new(dev, c_str!("IMS"), MemChip, 2048)?;
+/// fn probe_tail(dev: &Device<Bound>, wq: &Device) -> Result {
+///     let ims = ImsDomain::new(dev, c"IMS", MemChip, 2048)?;
 ///     ims.set_quota(wq, 8)?;
 ///     let map = ims.alloc(wq, None, Some(pasid_cookie(5)))?;
 ///     ims.free(wq, map.index)?;
@@ -195,7 +194,12 @@ impl<T: ImsChip> ImsDomain<T> {
     /// Fails with `EOPNOTSUPP` if the device's MSI parent cannot serve IMS (no interrupt
     /// remapping), `EINVAL` for a slot count of 0 or above 65536, `EEXIST` if the device
     /// already has an IMS domain.
-    pub fn new(dev: &Device, name: &CStr, chip: T, nr_slots: u32) -> Result<Pin<KBox<Self>>> {
+    pub fn new(
+        dev: &Device<Bound>,
+        name: &CStr,
+        chip: T,
+        nr_slots: u32,
+    ) -> Result<Pin<KBox<Self>>> {
         if nr_slots == 0 || nr_slots > msi::MAX_INDEX + 1 {
             return Err(EINVAL);
         }
@@ -325,6 +329,34 @@ impl<T: ImsChip> ImsDomain<T> {
         state.owner[map.index as usize] = user as u16 + 1;
         state.users[user].used += 1;
         Ok(map)
+    }
+
+    /// Requests the interrupt of `map`, a vector of this domain, for a threaded `handler`.
+    ///
+    /// The registration belongs to the device's devres list as well as to the caller: the
+    /// handler is removed when the returned value is dropped, or when the device is unbound.
+    /// Drop it before freeing the vector ([`Self::free`]).
+    ///
+    /// Fails with `EINVAL` if `map` is not a vector of this domain.
+    pub fn request_threaded_irq<H: ThreadedHandler + Send + 'static, E>(
+        &self,
+        map: &MsiMap,
+        flags: Flags,
+        name: &'static CStr,
+        handler: impl PinInit<H, E> + 'static,
+    ) -> Result<DevresRegistration<H>>
+    where
+        Error: From<E>,
+    {
+        if raw::virq(&self.dev, map.index) != map.virq {
+            return Err(EINVAL);
+        }
+        // SAFETY: An `ImsDomain` is created on a bound device and dropped before the device is
+        // unbound (the domain's contract), and the reference does not outlive `self`.
+        let dev = unsafe { self.dev.as_bound() };
+        // SAFETY: `map.virq` is an interrupt of the IMS domain of `dev` (checked above).
+        let request = unsafe { crate::irq::IrqRequest::new(dev, map.virq) };
+        ThreadedRegistration::new_devres(dev, request, flags, name, handler)
     }
 
     /// Frees the vector in slot `index`, which `subdev` holds. Other vectors are not touched.
@@ -467,6 +499,14 @@ mod raw {
         }
     }
 
+    /// Returns the interrupt number of the vector at `index` of the IMS domain of `dev`, 0 if
+    /// there is none.
+    #[inline(never)]
+    pub(super) fn virq(dev: &Device, index: u32) -> u32 {
+        // SAFETY: `dev` is valid; the callee looks the index up under the device's MSI lock.
+        unsafe { bindings::msi_domain_get_virq(dev.as_raw(), msi::SECONDARY_DOMAIN, index) }
+    }
+
     /// Allocates the vector at `index` (or any) of the IMS domain of `dev` with `cookie`.
     #[inline(never)]
     pub(super) fn alloc_irq_at(dev: &Device, index: u32, cookie: u64) -> bindings::msi_map {
@@ -586,7 +626,7 @@ impl ImsChip for CChip {
         if let Some(f) = unsafe { (*self.ops).write_msg } {
             // SAFETY: The callback takes the pointer it was given at creation and a message
             // valid for the duration of the call.
-            unsafe { f(self.priv_, index, (msg as *const MsiMsg).cast()) };
+            unsafe { f(self.priv_, index, core::ptr::from_ref(msg).cast()) };
         }
     }
 
@@ -635,7 +675,7 @@ unsafe fn c_args<'a>(
     }
     // SAFETY: By the function's contract the pointer came from `KBox::into_raw` of a pinned
     // `CDomain` that is still alive, and `subdev` is a valid device.
-    Ok(unsafe { (&*ims.cast::<CDomain>(), Device::as_ref(subdev)) })
+    Ok(unsafe { (&*ims.cast::<CDomain>(), Device::from_raw(subdev)) })
 }
 
 /// C API: creates the IMS domain of `dev` (see `include/linux/ims.h`).
@@ -644,8 +684,9 @@ unsafe fn c_args<'a>(
 ///
 /// # Safety
 ///
-/// `dev` must be a valid device, `name` a valid C string, and `ops`/`priv_` must satisfy the
-/// contract of `struct ims_chip_ops` until `ims_domain_remove()`.
+/// `dev` must be a valid device, bound to the caller's driver until `ims_domain_remove()`,
+/// `name` a valid C string, and `ops`/`priv_` must satisfy the contract of
+/// `struct ims_chip_ops` until `ims_domain_remove()`.
 #[no_mangle]
 pub unsafe extern "C" fn ims_domain_create(
     dev: *mut bindings::device,
@@ -657,8 +698,9 @@ pub unsafe extern "C" fn ims_domain_create(
     if dev.is_null() || name.is_null() || ops.is_null() {
         return EINVAL.to_ptr();
     }
-    // SAFETY: `dev` is a valid device (the caller's contract).
-    let dev = unsafe { Device::as_ref(dev) };
+    // SAFETY: `dev` is a valid device, bound until the domain is removed (the caller's
+    // contract).
+    let dev = unsafe { Device::<crate::device::Normal>::from_raw(dev).as_bound() };
     // SAFETY: `name` is a valid C string (the caller's contract).
     let name = unsafe { CStr::from_char_ptr(name) };
     // INVARIANT: `ops` and `priv_` satisfy the C API contract (the caller's contract).
@@ -757,7 +799,7 @@ pub unsafe extern "C" fn ims_alloc_irq(
 /// shared limit).
 fn printk_ratelimit() -> bool {
     // SAFETY: `__printk_ratelimit()` takes any C string, only to name the caller.
-    unsafe { bindings::__printk_ratelimit(crate::c_str!("ims").as_char_ptr()) != 0 }
+    unsafe { bindings::__printk_ratelimit(c"ims".as_char_ptr()) != 0 }
 }
 
 /// C API: frees the vector in slot `index` held by `subdev`. Anything else (a slot the
