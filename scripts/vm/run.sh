@@ -25,15 +25,16 @@ initrd=${IMS_VM_INITRD:-$INITRAMFS}
 [ -f "$kernel" ] || die "no kernel at $kernel: run scripts/kernel.sh"
 [ -f "$initrd" ] || die "no initramfs at $initrd: run scripts/initramfs.sh"
 
-# vfio_pci.disable_denylist=1: 6.12's vfio-pci refuses 8086:0b25 (DSA) unless told otherwise,
-# and the VFIO suites bind our emulated DSA to it.
+# vfio_pci.disable_denylist=1: vfio-pci (6.12 and 7.3) refuses 8086:0b25 (DSA) unless told
+# otherwise, and the VFIO suites bind our emulated DSA to it.
 append="console=ttyS0,115200 panic=-1 oops=panic printk.devkmsg=on vfio_pci.disable_denylist=1"
-# no5lvl: with -cpu max the kernel would use 5-level paging, and 6.12 derives KASAN's shadow
-# start from the LA57 CPU feature bit, which get_cpu_cap() clears and sets again while it
-# identifies the boot CPU. An interrupt in that window made KASAN report a wild access at
-# an ff11... (5-level direct map) address, in about one boot of ten: a false positive that
-# fails the run's log check, and nothing this project tests needs 5-level paging. (The
-# kernel lists no5lvl among "unknown" parameters: it is read before those are parsed.)
+# no5lvl: with -cpu max the kernel would use 5-level paging, and Linux (6.12, 7.3) derives
+# KASAN's shadow start from the LA57 CPU feature bit, which get_cpu_cap() clears and sets
+# again while it identifies the boot CPU. An interrupt in that window made KASAN report a
+# wild access at an ff11... (5-level direct map) address, in about one boot of ten on 6.12:
+# a false positive that fails the run's log check, and nothing this project tests needs
+# 5-level paging. (The kernel lists no5lvl among "unknown" parameters: it is read before
+# those are parsed.)
 append+=" no5lvl"
 append+=" ims_mode=$mode"
 qemu=("$QEMU_BIN"

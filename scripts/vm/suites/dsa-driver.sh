@@ -1,18 +1,19 @@
 # The Rust DSA driver (drivers/dma/idxd-rs, module idxd) on the emulated DSA: probe, the
 # module alias, two kernel WQs configured through the idxd sysfs ABI (lib.sh: dsa_setup),
 # dmaengine channels that dmatest drives (memcpy and memset, 0 failures),
-# completions counted on IMS vectors rather than MSI-X 0, recovery from an injected
+# completions counted on IMS vectors rather than MSI-X 0, the driver's KUnit suite (its
+# register layouts, run when the module loads), recovery from an injected
 # software error and a halted WQ, unbind with work outstanding, and 10 unbind/rebind and
 # 10 unload/reload cycles. Leaves the device unbound and the module unloaded.
 # timeout: 900
 . /tests/lib.sh
 
 echo "TAP version 13"
-echo "1..13"
+echo "1..14"
 
 dev=$(find_pci 0x8086 0x0b25)
 if [ -z "$dev" ]; then
-	for i in $(seq 13); do echo "ok $i # SKIP no 8086:0b25 device"; done
+	for i in $(seq 14); do echo "ok $i # SKIP no 8086:0b25 device"; done
 	exit 0
 fi
 bdf=${dev##*/}
@@ -82,6 +83,8 @@ modprobe idxd
 check "load: idxd binds $bdf, configured and enabled through sysfs" ready
 check "alias: modules.alias names idxd for 8086:0b25" \
 	grep -q 'alias pci:v00008086d00000B25sv\*sd\*bc\*sc\*i\* idxd' /lib/modules/"$(uname -r)"/modules.alias
+regs_kunit() { kunit_results idxd_rs_regs | sed 's/^/# /'; kunit_results idxd_rs_regs > /dev/null; }
+check "kunit: idxd_rs_regs, the register layouts, pass" regs_kunit
 set -- $(chans)
 echo "# channels: $*"
 check "dmaengine: the device has DMA channels" [ $# -ge 1 ]

@@ -22,7 +22,7 @@ fail() {
 
 drv() { pci_driver "$dev"; }
 
-# vfio-pci (6.12) denylists 8086:0b25 (DSA errata on real hardware); only the built-in
+# vfio-pci (6.12 and 7.3) denylists 8086:0b25 (DSA errata on real hardware); only the built-in
 # module's read-only parameter lifts that, so it must be on the kernel command line.
 p=/sys/module/vfio_pci/parameters/disable_denylist
 [ "$(cat $p 2>/dev/null)" = Y ] ||
