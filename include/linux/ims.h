@@ -33,6 +33,12 @@ struct msi_msg;
 /* Allocate at any free slot (ims_alloc_irq()) */
 #define IMS_ANY_INDEX		MSI_ANY_INDEX
 
+/* Flags of struct ims_chip_ops::flags */
+/* Threaded handlers need no mask/unmask around them (IRQCHIP_ONESHOT_SAFE) */
+#define IMS_CHIP_ONESHOT_SAFE		0x1U
+/* Mask the vectors that are not wakeup sources on suspend (IRQCHIP_MASK_ON_SUSPEND) */
+#define IMS_CHIP_MASK_ON_SUSPEND	0x2U
+
 /**
  * struct ims_chip_ops - How a device stores its IMS vectors
  * @write_msg:	Write the message (address/data) of the vector in slot @index.
@@ -40,30 +46,120 @@ struct msi_msg;
  *		stores it in the slot keeps it while masked.
  * @unmask:	Write @cookie into slot @index and unmask it.
  * @shutdown:	Clear slot @index: masked, no cookie, no message.
+ * @bus_lock:	Optional. Take the lock of the slow bus the slots are behind;
+ *		may sleep.
+ * @bus_sync_unlock: Optional. Carry out what the callbacks above recorded
+ *		since @bus_lock, then release the bus lock; may sleep.
+ * @flags:	IMS_CHIP_* flags.
  *
- * All callbacks run with the interrupt descriptor's lock held and
- * interrupts disabled: they must not sleep. @priv is the pointer given to
- * ims_domain_create().
+ * @write_msg, @mask, @unmask and @shutdown run with the interrupt
+ * descriptor's lock held and interrupts disabled: they must not sleep.
+ * A chip whose slots change only through a sleeping operation (a device
+ * command, queue memory the device caches) sets @bus_lock and
+ * @bus_sync_unlock, both or neither: the interrupt core calls @bus_lock
+ * before and @bus_sync_unlock after it requests, frees, enables or
+ * disables a vector, and the chip records the writes in between and
+ * carries them out in @bus_sync_unlock. See Documentation/driver-api/ims.rst
+ * for the calls that come without the bus lock. @priv is the pointer given
+ * to ims_domain_create().
  */
 struct ims_chip_ops {
 	void (*write_msg)(void *priv, unsigned int index, const struct msi_msg *msg);
 	void (*mask)(void *priv, unsigned int index, u64 cookie);
 	void (*unmask)(void *priv, unsigned int index, u64 cookie);
 	void (*shutdown)(void *priv, unsigned int index);
+	void (*bus_lock)(void *priv);
+	void (*bus_sync_unlock)(void *priv);
+	u32 flags;
 };
 
 struct ims_domain;
 
+/*
+ * The functions below are implemented in Rust (rust/kernel/irq/ims.rs), so
+ * their kernel-doc lives here. All of them sleep.
+ */
+
+/**
+ * ims_domain_create - Create the IMS domain of a device
+ * @dev:	The device, bound to the caller's driver until ims_domain_remove()
+ * @name:	Name of the interrupt chip (/proc/interrupts); copied
+ * @ops:	How the device stores its vectors; must stay valid, and its
+ *		callbacks callable with @priv, until ims_domain_remove()
+ * @priv:	Passed to every callback of @ops
+ * @nr_slots:	Number of slots, 1 to 65536
+ *
+ * @dev itself may then hold up to @nr_slots vectors; other devices need a
+ * quota (ims_set_quota()).
+ *
+ * Return: the domain, or an ERR_PTR(): -EINVAL for a NULL argument, a bad
+ * slot count, one bus callback without the other or unknown @ops->flags;
+ * -EOPNOTSUPP if the MSI parent of @dev does no interrupt remapping;
+ * -EEXIST if @dev has an IMS domain already; -ENOMEM.
+ */
 struct ims_domain *ims_domain_create(struct device *dev, const char *name,
 				     const struct ims_chip_ops *ops, void *priv,
 				     unsigned int nr_slots);
+
+/**
+ * ims_domain_remove - Remove an IMS domain and free its remaining vectors
+ * @ims:	The domain; NULL and ERR_PTR() values are ignored
+ *
+ * The interrupts of its vectors must have been freed (free_irq()). Call it
+ * before @ims's device is unbound from the driver that created it.
+ */
 void ims_domain_remove(struct ims_domain *ims);
 
+/**
+ * ims_set_quota - Let a sub-device hold vectors of a domain
+ * @ims:	The domain
+ * @subdev:	The sub-device (a work queue, an mdev), or the domain's device
+ * @quota:	How many vectors @subdev may hold at most
+ *
+ * Return: 0, -EBUSY if @subdev holds more than @quota already, -ENOSPC if
+ * the domain has 65535 users, -EINVAL for a NULL or ERR_PTR() domain or a
+ * NULL device, -ENOMEM.
+ */
 int ims_set_quota(struct ims_domain *ims, struct device *subdev, unsigned int quota);
+
+/**
+ * ims_count - Count the vectors a device holds
+ * @ims:	The domain
+ * @subdev:	The device
+ *
+ * Return: the number of vectors of @ims that @subdev holds; 0 for a NULL or
+ * ERR_PTR() domain or a NULL device.
+ */
 unsigned int ims_count(struct ims_domain *ims, struct device *subdev);
 
+/**
+ * ims_alloc_irq - Allocate one vector
+ * @ims:	The domain
+ * @subdev:	The device the vector is for, within its quota
+ * @index:	The slot, or IMS_ANY_INDEX for any free one
+ * @cookie:	The vector's cookie, or NULL for @subdev's default MSI cookie
+ *		(dev_msi_default_cookie()) as it is now
+ *
+ * Vectors already allocated are not touched.
+ *
+ * Return: the slot index and Linux interrupt number of the vector. On
+ * failure .index is a negative errno and .virq 0: -ENOSPC if @subdev is at
+ * its quota or no slot is free, -EBUSY if slot @index is taken, -EINVAL for
+ * an index beyond the domain, a NULL or ERR_PTR() domain or a NULL device.
+ */
 struct msi_map ims_alloc_irq(struct ims_domain *ims, struct device *subdev,
 			     unsigned int index, const u64 *cookie);
+
+/**
+ * ims_free_irq - Free one vector
+ * @ims:	The domain
+ * @subdev:	The device holding the vector
+ * @index:	Its slot
+ *
+ * Its interrupt must have been freed (free_irq()) first. Other vectors are
+ * not touched. A slot @subdev does not hold is left alone, with a
+ * rate-limited warning.
+ */
 void ims_free_irq(struct ims_domain *ims, struct device *subdev, unsigned int index);
 
 /*
@@ -85,8 +181,17 @@ void ims_free_irq(struct ims_domain *ims, struct device *subdev, unsigned int in
 
 #define IMS_COOKIE_PASID_VALID		0x8000000000000000ULL
 #define IMS_COOKIE_PASID_MASK		0xfffffULL
-#define IMS_COOKIE_PASID(pasid)		(IMS_COOKIE_PASID_VALID | ((u64)(pasid) & IMS_COOKIE_PASID_MASK))
+#define IMS_COOKIE_PASID(pasid)		\
+	(IMS_COOKIE_PASID_VALID | ((u64)(pasid) & IMS_COOKIE_PASID_MASK))
 
+/**
+ * ims_slot_ctrl - The ctrl word of a 16-byte IMS slot
+ * @cookie:	The vector's cookie
+ * @masked:	Whether the slot is to be masked
+ *
+ * Return: the mask bit if @masked, and PASID enable with the PASID if
+ * @cookie is an IMS_COOKIE_PASID().
+ */
 u32 ims_slot_ctrl(u64 cookie, bool masked);
 
 #endif /* _LINUX_IMS_H */

@@ -21,7 +21,9 @@
  */
 
 #include <linux/bitfield.h>
+#include <linux/bitmap.h>
 #include <linux/completion.h>
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/ims.h>
@@ -32,6 +34,7 @@
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/msi.h>
+#include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/sched.h>
 #include <linux/sizes.h>
@@ -70,6 +73,7 @@ struct ims_kunit_slot {
 	u32	data;
 	u32	ctrl;
 };
+
 static_assert(sizeof(struct ims_kunit_slot) == IMS_SLOT_SIZE);
 
 struct ims_kunit_vec {
@@ -92,6 +96,11 @@ struct ims_kunit_vec {
  * @cookie:	Default cookie of @pdev before the test, restored after it
  * @msi_domain:	MSI domain of @pdev before the test, restored after it
  * @msix:	MSI-X enabled on @pdev (msix_first)
+ * @bus:	The bus lock of the sleeping chip (ims_kunit_bus_ops)
+ * @shadow:	Slot contents the sleeping chip recorded, not yet written
+ * @dirty:	Slots of @shadow to write at the next bus_sync_unlock()
+ * @syncs:	bus_sync_unlock() calls that wrote something
+ * @unlocked:	Sleeping-chip callbacks that came without the bus lock
  */
 struct ims_kunit {
 	struct kunit		*test;
@@ -105,6 +114,11 @@ struct ims_kunit {
 	u64			cookie;
 	struct irq_domain	*msi_domain;
 	bool			msix;
+	struct mutex		bus;		/* held from bus_lock() to bus_sync_unlock() */
+	struct ims_kunit_slot	*shadow;
+	unsigned long		*dirty;
+	unsigned int		syncs;
+	atomic_t		unlocked;
 };
 
 static struct ims_kunit_slot *ims_kunit_chip_slot(struct ims_kunit *k, unsigned int index)
@@ -160,6 +174,99 @@ static const struct ims_chip_ops ims_kunit_ops = {
 	.mask		= ims_kunit_mask,
 	.unmask		= ims_kunit_unmask,
 	.shutdown	= ims_kunit_shutdown,
+};
+
+/* --- a chip behind a slow bus ----------------------------------------------- */
+
+/*
+ * The same slots, changed only by a "command" that sleeps: the atomic
+ * callbacks record the new contents in @shadow, and bus_sync_unlock()
+ * writes every recorded slot, as a device command would, before it drops
+ * the bus lock.
+ */
+static struct ims_kunit_slot *ims_kunit_bus_slot(struct ims_kunit *k, unsigned int index)
+{
+	if (index >= k->nr_slots) {
+		atomic_inc(&k->bad_index);
+		return NULL;
+	}
+	if (!mutex_is_locked(&k->bus))
+		atomic_inc(&k->unlocked);
+	set_bit(index, k->dirty);
+	return &k->shadow[index];
+}
+
+static void ims_kunit_bus_write_msg(void *priv, unsigned int index, const struct msi_msg *msg)
+{
+	struct ims_kunit_slot *slot = ims_kunit_bus_slot(priv, index);
+
+	if (!slot)
+		return;
+	slot->addr_lo = msg->address_lo;
+	slot->addr_hi = msg->address_hi;
+	slot->data = msg->data;
+}
+
+static void ims_kunit_bus_mask(void *priv, unsigned int index, u64 cookie)
+{
+	struct ims_kunit_slot *slot = ims_kunit_bus_slot(priv, index);
+
+	if (slot)
+		slot->ctrl = ims_slot_ctrl(cookie, true);
+}
+
+static void ims_kunit_bus_unmask(void *priv, unsigned int index, u64 cookie)
+{
+	struct ims_kunit_slot *slot = ims_kunit_bus_slot(priv, index);
+
+	if (slot)
+		slot->ctrl = ims_slot_ctrl(cookie, false);
+}
+
+static void ims_kunit_bus_shutdown(void *priv, unsigned int index)
+{
+	struct ims_kunit_slot *slot = ims_kunit_bus_slot(priv, index);
+
+	if (slot)
+		*slot = (struct ims_kunit_slot) { .ctrl = IMS_SLOT_CTRL_MASK };
+}
+
+static void ims_kunit_bus_lock(void *priv)
+{
+	struct ims_kunit *k = priv;
+
+	mutex_lock(&k->bus);
+}
+
+static void ims_kunit_bus_sync_unlock(void *priv)
+{
+	struct ims_kunit *k = priv;
+	unsigned int i;
+
+	might_sleep();
+	if (!bitmap_empty(k->dirty, k->nr_slots)) {
+		/* The command takes a while, as a device's would. */
+		usleep_range(50, 100);
+		for_each_set_bit(i, k->dirty, k->nr_slots) {
+			WRITE_ONCE(k->slots[i].addr_lo, k->shadow[i].addr_lo);
+			WRITE_ONCE(k->slots[i].addr_hi, k->shadow[i].addr_hi);
+			WRITE_ONCE(k->slots[i].data, k->shadow[i].data);
+			WRITE_ONCE(k->slots[i].ctrl, k->shadow[i].ctrl);
+		}
+		bitmap_zero(k->dirty, k->nr_slots);
+		k->syncs++;
+	}
+	mutex_unlock(&k->bus);
+}
+
+static const struct ims_chip_ops ims_kunit_bus_ops = {
+	.write_msg	= ims_kunit_bus_write_msg,
+	.mask		= ims_kunit_bus_mask,
+	.unmask		= ims_kunit_bus_unmask,
+	.shutdown	= ims_kunit_bus_shutdown,
+	.bus_lock	= ims_kunit_bus_lock,
+	.bus_sync_unlock = ims_kunit_bus_sync_unlock,
+	.flags		= IMS_CHIP_ONESHOT_SAFE,
 };
 
 static struct ims_kunit_slot ims_kunit_read_slot(struct ims_kunit *k, unsigned int index)
@@ -271,6 +378,11 @@ static struct ims_kunit *ims_kunit_get(struct kunit *test, unsigned int nr_slots
 	/* Like the DSA after reset: every slot masked. */
 	for (i = 0; i < nr_slots; i++)
 		k->slots[i].ctrl = IMS_SLOT_CTRL_MASK;
+	k->shadow = kunit_kcalloc(test, nr_slots, sizeof(*k->shadow), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, k->shadow);
+	k->dirty = kunit_kcalloc(test, BITS_TO_LONGS(nr_slots), sizeof(long), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, k->dirty);
+	mutex_init(&k->bus);
 	k->test = test;
 	k->pdev = pdev;
 	k->nr_slots = nr_slots;
@@ -566,6 +678,78 @@ static void ims_test_mask_unmask(struct kunit *test)
 	ims_kunit_expect_clean(k);
 }
 
+/*
+ * A chip behind a slow bus: every change of a slot reaches it inside the bus
+ * lock and is written by the sleeping bus_sync_unlock(), in one batch per
+ * request, enable and disable and two per free; the cookie comes with
+ * unmask and mask.
+ */
+static void ims_test_bus_lock(struct kunit *test)
+{
+	struct ims_kunit *k = ims_kunit_get(test, 16);
+	struct ims_kunit_slot slot;
+	struct irq_data *irqd;
+	struct msi_map map;
+	unsigned int syncs;
+
+	k->ims = ims_domain_create(&k->pdev->dev, IMS_KUNIT_NAME, &ims_kunit_bus_ops, k, 16);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, k->ims, "ims_domain_create(): %pe", k->ims);
+	dev_msi_set_default_cookie(&k->pdev->dev, IMS_COOKIE_PASID(0x42));
+	map = ims_kunit_alloc_ok(k, 5, NULL);
+	irqd = irq_get_irq_data(map.virq);
+	KUNIT_ASSERT_NOT_NULL(test, irqd);
+	KUNIT_EXPECT_TRUE(test, irqd->chip->flags & IRQCHIP_ONESHOT_SAFE);
+
+	/* request_irq(): the message and the unmask with the cookie, one batch */
+	syncs = k->syncs;
+	ims_kunit_request(k, map.index);
+	KUNIT_EXPECT_EQ(test, k->syncs, syncs + 1);
+	slot = ims_kunit_read_slot(k, 5);
+	KUNIT_EXPECT_TRUE(test, IMS_KUNIT_MSI_WINDOW(slot.addr_lo));
+	KUNIT_EXPECT_EQ(test, slot.ctrl, ims_kunit_pasid_ctrl(0x42, false));
+
+	irq_set_status_flags(map.virq, IRQ_DISABLE_UNLAZY);
+	disable_irq(map.virq);
+	KUNIT_EXPECT_EQ(test, k->syncs, syncs + 2);
+	KUNIT_EXPECT_EQ(test, ims_kunit_ctrl(k, 5), ims_kunit_pasid_ctrl(0x42, true));
+	enable_irq(map.virq);
+	KUNIT_EXPECT_EQ(test, k->syncs, syncs + 3);
+	KUNIT_EXPECT_EQ(test, ims_kunit_ctrl(k, 5), ims_kunit_pasid_ctrl(0x42, false));
+	irq_clear_status_flags(map.virq, IRQ_DISABLE_UNLAZY);
+
+	/*
+	 * free_irq(): shutdown, then, once no handler runs any more, the
+	 * zeroed message of deactivation: two batches. The slot is clear.
+	 */
+	free_irq(map.virq, k);
+	k->vec[5].requested = false;
+	KUNIT_EXPECT_EQ(test, k->syncs, syncs + 5);
+	slot = ims_kunit_read_slot(k, 5);
+	KUNIT_EXPECT_EQ(test, slot.ctrl, IMS_SLOT_CTRL_MASK);
+	KUNIT_EXPECT_EQ(test, slot.addr_lo, 0);
+	KUNIT_EXPECT_EQ(test, slot.data, 0);
+
+	KUNIT_EXPECT_EQ_MSG(test, atomic_read(&k->unlocked), 0,
+			    "slot changes outside the bus lock");
+	KUNIT_EXPECT_TRUE(test, bitmap_empty(k->dirty, k->nr_slots));
+	ims_kunit_expect_clean(k);
+}
+
+/* A chip with one bus callback but not the other, or unknown flags, is refused. */
+static void ims_test_bus_lock_errors(struct kunit *test)
+{
+	struct ims_kunit *k = ims_kunit_get(test, 4);
+	struct ims_chip_ops half = ims_kunit_bus_ops, flags = ims_kunit_ops;
+	struct ims_domain *ims;
+
+	half.bus_sync_unlock = NULL;
+	ims = ims_domain_create(&k->pdev->dev, IMS_KUNIT_NAME, &half, k, 4);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EINVAL);
+	flags.flags = 0x80;
+	ims = ims_domain_create(&k->pdev->dev, IMS_KUNIT_NAME, &flags, k, 4);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EINVAL);
+}
+
 /* free_irq() and ims_free_irq() clear the slot, and only that slot. */
 static void ims_test_free_clears_slot(struct kunit *test)
 {
@@ -835,6 +1019,8 @@ static struct kunit_case ims_test_cases[] = {
 	KUNIT_CASE(ims_test_bad_args),
 	KUNIT_CASE(ims_test_default_cookie),
 	KUNIT_CASE(ims_test_mask_unmask),
+	KUNIT_CASE(ims_test_bus_lock),
+	KUNIT_CASE(ims_test_bus_lock_errors),
 	KUNIT_CASE(ims_test_free_clears_slot),
 	KUNIT_CASE(ims_test_grow),
 	KUNIT_CASE(ims_test_quota),
@@ -1290,7 +1476,8 @@ static void ims_dsa_test_pasid_mismatch(struct kunit *test)
 	dev_msi_set_default_cookie(&d->pdev->dev, IMS_COOKIE_PASID(IMS_DSA_PASID));
 	good = ims_dsa_get_vec(d, 0, NULL);
 	bad = ims_dsa_get_vec(d, 1, &other);
-	KUNIT_EXPECT_EQ(test, ioread32(ims_dsa_slot(d->bar0 + d->ims_table, bad->index) + IMS_SLOT_CTRL),
+	KUNIT_EXPECT_EQ(test,
+			ioread32(ims_dsa_slot(d->bar0 + d->ims_table, bad->index) + IMS_SLOT_CTRL),
 			ims_kunit_pasid_ctrl(IMS_DSA_OTHER_PASID, false));
 
 	ims_dsa_memmove(d, bad, 0);
@@ -1339,7 +1526,8 @@ static void ims_dsa_test_masked_pending(struct kunit *test)
 	/* Not lazily: mask the slot now. */
 	irq_set_status_flags(v->virq, IRQ_DISABLE_UNLAZY);
 	disable_irq(v->virq);
-	KUNIT_EXPECT_EQ(test, ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_CTRL),
+	KUNIT_EXPECT_EQ(test,
+			ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_CTRL),
 			ims_kunit_pasid_ctrl(IMS_DSA_PASID, true));
 
 	ims_dsa_memmove(d, v, 0);

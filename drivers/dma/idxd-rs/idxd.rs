@@ -311,6 +311,7 @@ impl Hw {
 /// The IMS slots of the device, for the IMS core.
 struct DsaIms(Arc<Hw>);
 
+#[vtable]
 impl ImsChip for DsaIms {
     fn write_msg(&self, index: u32, msg: &MsiMsg) {
         let hw = &self.0;

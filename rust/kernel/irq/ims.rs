@@ -26,7 +26,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
     device::{Bound, Device},
-    error::{code::*, Error, Result},
+    error::{code::*, Error, Result, VTABLE_DEFAULT_ERROR},
     irq::{
         msi::{self, IrqData, MsiMap, MsiMsg},
         DevresRegistration, Flags, ThreadedHandler, ThreadedRegistration,
@@ -46,11 +46,63 @@ use core::{ffi::c_void, marker::PhantomPinned, pin::Pin};
 static STATE_CLASS: (&CStr, Pin<&LockClassKey>) =
     (c"ImsDomain::state", crate::static_lock_class!());
 
+/// Flags of an [`ImsChip`]: what the interrupt core may assume about its slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChipFlags(u32);
+
+impl ChipFlags {
+    /// No flag.
+    pub const NONE: Self = Self(0);
+    /// A threaded handler needs its vector neither masked nor unmasked around it
+    /// (`IRQCHIP_ONESHOT_SAFE`): a slot whose mask is a sleeping command should say so.
+    pub const ONESHOT_SAFE: Self = Self(bindings::IMS_CHIP_ONESHOT_SAFE);
+    /// Mask the vectors that are not wakeup sources on suspend (`IRQCHIP_MASK_ON_SUSPEND`).
+    pub const MASK_ON_SUSPEND: Self = Self(bindings::IMS_CHIP_MASK_ON_SUSPEND);
+
+    /// Both `self` and `other`.
+    pub const fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Returns the flags of the C API's `struct ims_chip_ops`, or `None` if it has unknown
+    /// ones.
+    fn from_raw(raw: u32) -> Option<Self> {
+        let known = Self::ONESHOT_SAFE.0 | Self::MASK_ON_SUSPEND.0;
+        (raw & !known == 0).then_some(Self(raw))
+    }
+
+    /// The `IRQCHIP_*` flags of the domain's interrupt chip.
+    fn irqchip_flags(self) -> crate::ffi::c_ulong {
+        let mut flags = 0;
+        if self.0 & Self::ONESHOT_SAFE.0 != 0 {
+            flags |= bindings::IRQCHIP_ONESHOT_SAFE;
+        }
+        if self.0 & Self::MASK_ON_SUSPEND.0 != 0 {
+            flags |= bindings::IRQCHIP_MASK_ON_SUSPEND;
+        }
+        // CAST: the `IRQCHIP_*` flags are bits below 13: `unsigned long` holds them.
+        flags as crate::ffi::c_ulong
+    }
+}
+
 /// How a device stores its IMS vectors.
 ///
-/// The methods run from interrupt chip callbacks, with the interrupt descriptor's lock held
-/// and interrupts disabled: they must not sleep.
+/// `write_msg`, `mask`, `unmask` and `shutdown` run from interrupt chip callbacks, with the
+/// interrupt descriptor's lock held and interrupts disabled: they must not sleep.
+///
+/// A chip whose slots change only through a sleeping operation (a device command, a write to
+/// queue memory the device caches) implements [`ImsChip::bus_lock`] and
+/// [`ImsChip::bus_sync_unlock`]. The interrupt core then brackets the management of a vector
+/// (request, free, enable, disable) with them: it calls `bus_lock`, which may sleep, then the
+/// atomic callbacks, whose writes the chip records, then `bus_sync_unlock`, which may sleep
+/// and carries the recorded writes out. A chip implements both or neither.
+/// `Documentation/driver-api/ims.rst` says when the atomic callbacks come without the bus
+/// lock.
+#[vtable]
 pub trait ImsChip: Send + Sync {
+    /// The chip's flags.
+    const FLAGS: ChipFlags = ChipFlags::NONE;
+
     /// Writes the message (address/data) of the vector in slot `index`.
     fn write_msg(&self, index: u32, msg: &MsiMsg);
 
@@ -63,6 +115,31 @@ pub trait ImsChip: Send + Sync {
 
     /// Clears slot `index`: masked, no cookie, no message.
     fn shutdown(&self, index: u32);
+
+    /// Takes the lock of the slow bus the slots are behind. May sleep.
+    fn bus_lock(&self) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Carries out what the callbacks since [`ImsChip::bus_lock`] recorded, then releases the
+    /// bus lock. May sleep.
+    fn bus_sync_unlock(&self) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The chip's flags, if they are known only at run time (the C API's chips); the default
+    /// is [`ImsChip::FLAGS`].
+    #[doc(hidden)]
+    fn flags(&self) -> ChipFlags {
+        Self::FLAGS
+    }
+
+    /// Whether the chip uses the bus lock, if that is known only at run time (the C API's
+    /// chips); the default is whether it implements [`ImsChip::bus_lock`].
+    #[doc(hidden)]
+    fn uses_bus_lock(&self) -> bool {
+        Self::HAS_BUS_LOCK
+    }
 }
 
 /// The cookie of a vector that may be raised only for work of PASID `pasid`, in the
@@ -153,6 +230,7 @@ impl State {
 /// /// Slots in memory, for illustration; a real chip writes MMIO.
 /// struct MemChip;
 ///
+/// #[vtable]
 /// impl ImsChip for MemChip {
 ///     fn write_msg(&self, _index: u32, _msg: &MsiMsg) {}
 ///     fn mask(&self, _index: u32, cookie: u64) {
@@ -203,6 +281,10 @@ impl<T: ImsChip> ImsDomain<T> {
         if nr_slots == 0 || nr_slots > msi::MAX_INDEX + 1 {
             return Err(EINVAL);
         }
+        build_assert!(
+            T::HAS_BUS_LOCK == T::HAS_BUS_SYNC_UNLOCK,
+            "an ImsChip implements both bus_lock and bus_sync_unlock, or neither"
+        );
         check_parent(dev)?;
         if raw::has_ims_domain(dev) {
             return Err(EEXIST);
@@ -235,6 +317,20 @@ impl<T: ImsChip> ImsDomain<T> {
         Ok(this)
     }
 
+    /// The bus callbacks of the interrupt chip, if `T` has them. Constants, so that a chip
+    /// without them does not instantiate the callbacks (whose default bodies do not build).
+    const BUS_LOCK: Option<unsafe extern "C" fn(*mut bindings::irq_data)> = if T::HAS_BUS_LOCK {
+        Some(Self::irq_bus_lock_callback)
+    } else {
+        None
+    };
+    const BUS_SYNC_UNLOCK: Option<unsafe extern "C" fn(*mut bindings::irq_data)> =
+        if T::HAS_BUS_SYNC_UNLOCK {
+            Some(Self::irq_bus_sync_unlock_callback)
+        } else {
+            None
+        };
+
     /// Creates the MSI device domain whose chip calls back into `self`.
     fn create_irq_domain(self: &Pin<KBox<Self>>, name: &CStr) -> Result {
         // SAFETY: `msi_domain_template` is plain data (pointers, callbacks, integers) for
@@ -245,6 +341,11 @@ impl<T: ImsChip> ImsDomain<T> {
         tmpl.chip.irq_unmask = Some(Self::irq_unmask_callback);
         tmpl.chip.irq_shutdown = Some(Self::irq_shutdown_callback);
         tmpl.chip.irq_write_msi_msg = Some(Self::irq_write_msi_msg_callback);
+        if self.chip.uses_bus_lock() {
+            tmpl.chip.irq_bus_lock = Self::BUS_LOCK;
+            tmpl.chip.irq_bus_sync_unlock = Self::BUS_SYNC_UNLOCK;
+        }
+        tmpl.chip.flags = self.chip.flags().irqchip_flags();
         tmpl.ops.set_desc = Some(set_desc_callback);
         tmpl.info.bus_token = bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS;
         tmpl.info.flags = bindings::MSI_FLAG_USE_DEF_DOM_OPS
@@ -421,6 +522,24 @@ impl<T: ImsChip> ImsDomain<T> {
         // SAFETY: As above.
         let (this, irqd) = unsafe { Self::from_irq_data(data) };
         this.chip.shutdown(irqd.msi_index());
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::irq_mask_callback`].
+    unsafe extern "C" fn irq_bus_lock_callback(data: *mut bindings::irq_data) {
+        // SAFETY: As above.
+        let (this, _) = unsafe { Self::from_irq_data(data) };
+        this.chip.bus_lock();
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::irq_mask_callback`].
+    unsafe extern "C" fn irq_bus_sync_unlock_callback(data: *mut bindings::irq_data) {
+        // SAFETY: As above.
+        let (this, _) = unsafe { Self::from_irq_data(data) };
+        this.chip.bus_sync_unlock();
     }
 
     /// # Safety
@@ -620,7 +739,36 @@ unsafe impl Send for CChip {}
 // SAFETY: As above: they may also run concurrently for different slots.
 unsafe impl Sync for CChip {}
 
+#[vtable]
 impl ImsChip for CChip {
+    fn flags(&self) -> ChipFlags {
+        // SAFETY: `ops` is valid (type invariant).
+        ChipFlags::from_raw(unsafe { (*self.ops).flags }).unwrap_or(ChipFlags::NONE)
+    }
+
+    fn uses_bus_lock(&self) -> bool {
+        // SAFETY: `ops` is valid (type invariant); `ims_domain_create()` checked that both bus
+        // callbacks are set or neither is.
+        unsafe { (*self.ops).bus_lock.is_some() }
+    }
+
+    fn bus_lock(&self) {
+        // SAFETY: `ops` is valid (type invariant).
+        if let Some(f) = unsafe { (*self.ops).bus_lock } {
+            // SAFETY: The callback takes the pointer it was given at creation; it may sleep,
+            // which the interrupt core allows here.
+            unsafe { f(self.priv_) };
+        }
+    }
+
+    fn bus_sync_unlock(&self) {
+        // SAFETY: `ops` is valid (type invariant).
+        if let Some(f) = unsafe { (*self.ops).bus_sync_unlock } {
+            // SAFETY: As for `bus_lock`.
+            unsafe { f(self.priv_) };
+        }
+    }
+
     fn write_msg(&self, index: u32, msg: &MsiMsg) {
         // SAFETY: `ops` is valid (type invariant).
         if let Some(f) = unsafe { (*self.ops).write_msg } {
@@ -703,6 +851,13 @@ pub unsafe extern "C" fn ims_domain_create(
     let dev = unsafe { Device::<crate::device::Normal>::from_raw(dev).as_bound() };
     // SAFETY: `name` is a valid C string (the caller's contract).
     let name = unsafe { CStr::from_char_ptr(name) };
+    // SAFETY: `ops` is valid (the caller's contract).
+    let ops_ref = unsafe { &*ops };
+    if ops_ref.bus_lock.is_some() != ops_ref.bus_sync_unlock.is_some()
+        || ChipFlags::from_raw(ops_ref.flags).is_none()
+    {
+        return EINVAL.to_ptr();
+    }
     // INVARIANT: `ops` and `priv_` satisfy the C API contract (the caller's contract).
     let chip = CChip { ops, priv_ };
     match CDomain::new(dev, name, chip, nr_slots) {
