@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# The IMS project's driver: builds our Linux 6.12 + Rust tree and our QEMU, and runs them.
+# The IMS project's driver: builds our Linux 7.3 + Rust tree and our QEMU, and runs them.
 #
 #	make		the demo: build everything, boot the VM, run the demo suites
 #	make check	build everything, run every test suite in the VM; non-zero on failure
