@@ -85,7 +85,12 @@ modprobe idxd
 check "load: idxd binds $bdf, configured and enabled through sysfs" ready
 check "alias: modules.alias names idxd for 8086:0b25" \
 	grep -q 'alias pci:v00008086d00000B25sv\*sd\*bc\*sc\*i\* idxd' /lib/modules/"$(uname -r)"/modules.alias
-regs_kunit() { kunit_results idxd_rs_regs | sed 's/^/# /'; kunit_results idxd_rs_regs > /dev/null; }
+regs_kunit() {
+	out=$(kunit_results idxd_rs_regs)
+	rc=$?
+	echo "$out" | sed 's/^/# /'
+	return $rc
+}
 check "kunit: idxd_rs_regs, the register layouts, pass" regs_kunit
 set -- $(chans)
 echo "# channels: $*"

@@ -11,7 +11,10 @@ use super::{IrqType, IrqVectorRegistration};
 use crate::pci::Device;
 use crate::{
     bindings, device,
-    irq::{msi::MsiMap, IrqRequest},
+    irq::{
+        msi::{self, MsiMap},
+        IrqRequest,
+    },
     prelude::*,
 };
 
@@ -32,9 +35,11 @@ impl<'a> IrqVectorRegistration<'a> {
     /// Returns whether vectors can be added one at a time with [`Self::alloc_at`]: the
     /// allocation is MSI-X and the device's MSI domain supports dynamic allocation.
     pub fn can_alloc_dyn(&self) -> bool {
+        if !matches!(self.irq_type(), IrqType::MsiX) {
+            return false;
+        }
         // SAFETY: `self.dev` is a valid, bound PCI device.
-        matches!(self.irq_type(), IrqType::MsiX)
-            && unsafe { bindings::pci_msix_can_alloc_dyn(self.dev.as_raw()) }
+        unsafe { bindings::pci_msix_can_alloc_dyn(self.dev.as_raw()) }
     }
 
     /// Allocates one MSI-X vector at `index`, or at the first free index if `index` is `None`.
@@ -45,9 +50,9 @@ impl<'a> IrqVectorRegistration<'a> {
         if !self.can_alloc_dyn() {
             return Err(ENOTSUPP);
         }
-        let index = index.unwrap_or(u32::MAX); // MSI_ANY_INDEX
-                                               // SAFETY: `self.dev` is a valid, bound PCI device with MSI-X enabled (checked above);
-                                               // a null affinity descriptor asks for the default affinity.
+        let index = index.unwrap_or(msi::ANY_INDEX);
+        // SAFETY: `self.dev` is a valid, bound PCI device with MSI-X enabled (checked above);
+        // a null affinity descriptor asks for the default affinity.
         let map =
             unsafe { bindings::pci_msix_alloc_irq_at(self.dev.as_raw(), index, core::ptr::null()) };
         // INVARIANT: `map` was allocated for `self.dev` just now.
