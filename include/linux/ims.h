@@ -30,7 +30,7 @@
 struct device;
 struct msi_msg;
 
-/* Allocate at any free slot (ims_alloc_irq()) */
+/* Allocate at any free slot (ims_user_alloc_irq()) */
 #define IMS_ANY_INDEX		MSI_ANY_INDEX
 
 /* Flags of struct ims_chip_ops::flags */
@@ -61,7 +61,7 @@ struct msi_msg;
  * disables a vector, and the chip records the writes in between and
  * carries them out in @bus_sync_unlock. See Documentation/driver-api/ims.rst
  * for the calls that come without the bus lock. @priv is the pointer given
- * to ims_domain_create().
+ * to devm_ims_domain_create().
  */
 struct ims_chip_ops {
 	void (*write_msg)(void *priv, unsigned int index, const struct msi_msg *msg);
@@ -74,93 +74,119 @@ struct ims_chip_ops {
 };
 
 struct ims_domain;
+struct ims_user;
 
 /*
  * The functions below are implemented in Rust (rust/kernel/irq/ims.rs), so
- * their kernel-doc lives here. All of them sleep.
+ * their kernel-doc lives here. All of them may sleep.
  */
 
 /**
- * ims_domain_create - Create the IMS domain of a device
- * @dev:	The device, bound to the caller's driver until ims_domain_remove()
+ * devm_ims_domain_create - Create the device-managed IMS domain of a device
+ * @dev:	The device, bound to the caller's driver
  * @name:	Name of the interrupt chip (/proc/interrupts); copied
  * @ops:	How the device stores its vectors; must stay valid, and its
- *		callbacks callable with @priv, until ims_domain_remove()
+ *		callbacks callable with @priv, until @dev is unbound
  * @priv:	Passed to every callback of @ops
  * @nr_slots:	Number of slots, 1 to 65536
  *
- * @dev itself may then hold up to @nr_slots vectors; other devices need a
- * quota (ims_set_quota()).
+ * The domain lives until @dev is unbound. Then it frees the vectors its
+ * users still hold and removes itself; users that outlive it
+ * (ims_user_add()) fail with -ENODEV. Interrupts requested with devm after
+ * this call are freed before that; any other must be freed (free_irq())
+ * before the unbinding. Vectors are allocated through users.
  *
  * Return: the domain, or an ERR_PTR(): -EINVAL for a NULL argument, a bad
  * slot count, one bus callback without the other or unknown @ops->flags;
  * -EOPNOTSUPP if the MSI parent of @dev does no interrupt remapping;
  * -EEXIST if @dev has an IMS domain already; -ENOMEM.
  */
-struct ims_domain *ims_domain_create(struct device *dev, const char *name,
-				     const struct ims_chip_ops *ops, void *priv,
-				     unsigned int nr_slots);
+struct ims_domain *devm_ims_domain_create(struct device *dev, const char *name,
+					  const struct ims_chip_ops *ops, void *priv,
+					  unsigned int nr_slots);
 
 /**
- * ims_domain_remove - Remove an IMS domain and free its remaining vectors
- * @ims:	The domain; NULL and ERR_PTR() values are ignored
- *
- * The interrupts of its vectors must have been freed (free_irq()). Call it
- * before @ims's device is unbound from the driver that created it.
- */
-void ims_domain_remove(struct ims_domain *ims);
-
-/**
- * ims_set_quota - Let a sub-device hold vectors of a domain
+ * ims_domain_free_slots - Count the slots of a domain without a vector
  * @ims:	The domain
- * @subdev:	The sub-device (a work queue, an mdev), or the domain's device
+ *
+ * Return: the number of free slots; 0 for a NULL or ERR_PTR() domain.
+ */
+unsigned int ims_domain_free_slots(struct ims_domain *ims);
+
+/**
+ * ims_user_add - Let a sub-device hold vectors of a domain
+ * @ims:	The domain
+ * @subdev:	The sub-device (a work queue, an mdev), or the domain's device;
+ *		its default MSI cookie is read at each allocation
  * @quota:	How many vectors @subdev may hold at most
  *
- * Return: 0, -EBUSY if @subdev holds more than @quota already, -ENOSPC if
- * the domain has 65535 users, -EINVAL for a NULL or ERR_PTR() domain or a
- * NULL device, -ENOMEM.
- */
-int ims_set_quota(struct ims_domain *ims, struct device *subdev, unsigned int quota);
-
-/**
- * ims_count - Count the vectors a device holds
- * @ims:	The domain
- * @subdev:	The device
+ * The user holds a reference to @subdev until ims_user_remove(). Finding
+ * a user costs O(log n) in the number of users of @ims.
  *
- * Return: the number of vectors of @ims that @subdev holds; 0 for a NULL or
- * ERR_PTR() domain or a NULL device.
+ * Return: the user, or an ERR_PTR(): -EEXIST if @subdev is a user of @ims
+ * already, -ENODEV if the device of @ims is being unbound, -EINVAL for a
+ * NULL or ERR_PTR() domain or a NULL device, -ENOMEM.
  */
-unsigned int ims_count(struct ims_domain *ims, struct device *subdev);
+struct ims_user *ims_user_add(struct ims_domain *ims, struct device *subdev,
+			      unsigned int quota);
 
 /**
- * ims_alloc_irq - Allocate one vector
- * @ims:	The domain
- * @subdev:	The device the vector is for, within its quota
+ * ims_user_remove - Remove a user and free the vectors it holds
+ * @user:	The user; NULL and ERR_PTR() values are ignored
+ *
+ * The interrupts of its vectors must have been freed (free_irq()): a vector
+ * whose interrupt is still requested is leaked, with a warning, rather than
+ * freed under its handler. Drops the reference to the user's device.
+ */
+void ims_user_remove(struct ims_user *user);
+
+/**
+ * ims_user_set_quota - Change the quota of a user
+ * @user:	The user
+ * @quota:	How many vectors it may hold at most
+ *
+ * Return: 0, -EBUSY if @user holds more than @quota already, -EINVAL for a
+ * NULL or ERR_PTR() user.
+ */
+int ims_user_set_quota(struct ims_user *user, unsigned int quota);
+
+/**
+ * ims_user_count - Count the vectors a user holds
+ * @user:	The user
+ *
+ * Return: the number of vectors @user holds; 0 for a NULL or ERR_PTR() user.
+ */
+unsigned int ims_user_count(struct ims_user *user);
+
+/**
+ * ims_user_alloc_irq - Allocate one vector
+ * @user:	The user the vector is for, within its quota
  * @index:	The slot, or IMS_ANY_INDEX for any free one
- * @cookie:	The vector's cookie, or NULL for @subdev's default MSI cookie
- *		(dev_msi_default_cookie()) as it is now
+ * @cookie:	The vector's cookie, or NULL for the default MSI cookie of the
+ *		user's device (dev_msi_default_cookie()) as it is now
  *
  * Vectors already allocated are not touched.
  *
  * Return: the slot index and Linux interrupt number of the vector. On
- * failure .index is a negative errno and .virq 0: -ENOSPC if @subdev is at
+ * failure .index is a negative errno and .virq 0: -ENOSPC if @user is at
  * its quota or no slot is free, -EBUSY if slot @index is taken, -EINVAL for
- * an index beyond the domain, a NULL or ERR_PTR() domain or a NULL device.
+ * an index beyond the domain or a NULL or ERR_PTR() user, -ENODEV once the
+ * domain's device is unbound.
  */
-struct msi_map ims_alloc_irq(struct ims_domain *ims, struct device *subdev,
-			     unsigned int index, const u64 *cookie);
+struct msi_map ims_user_alloc_irq(struct ims_user *user, unsigned int index,
+				  const u64 *cookie);
 
 /**
- * ims_free_irq - Free one vector
- * @ims:	The domain
- * @subdev:	The device holding the vector
+ * ims_user_free_irq - Free one vector
+ * @user:	The user holding the vector
  * @index:	Its slot
  *
- * Its interrupt must have been freed (free_irq()) first. Other vectors are
- * not touched. A slot @subdev does not hold is left alone, with a
- * rate-limited warning.
+ * Its interrupt must have been freed (free_irq()) first: if it is still
+ * requested, the vector is leaked with a warning. Other vectors are not
+ * touched. A slot @user does not hold is left alone, with a rate-limited
+ * warning.
  */
-void ims_free_irq(struct ims_domain *ims, struct device *subdev, unsigned int index);
+void ims_user_free_irq(struct ims_user *user, unsigned int index);
 
 /*
  * The 16-byte slot format of Intel DSA and the emulated device:

@@ -74,6 +74,7 @@ MODULE_PARM_DESC(msix_first, "Enable one MSI-X vector before creating the IMS do
 struct ims_bench {
 	struct pci_dev		*pdev;
 	struct ims_domain	*ims;
+	struct ims_user		*user;
 	unsigned int		nr_slots;
 	unsigned int		*index;
 	u64			*ns;
@@ -119,7 +120,7 @@ static int ims_bench_alloc(struct ims_bench *b, unsigned int i, u64 *ns)
 	u64 start;
 
 	start = ktime_get_ns();
-	map = ims_alloc_irq(b->ims, &b->pdev->dev, IMS_ANY_INDEX, NULL);
+	map = ims_user_alloc_irq(b->user, IMS_ANY_INDEX, NULL);
 	*ns = ktime_get_ns() - start;
 	if (map.index < 0) {
 		pr_err("ims_bench: allocation %u failed: %d\n", i + 1, map.index);
@@ -132,7 +133,7 @@ static int ims_bench_alloc(struct ims_bench *b, unsigned int i, u64 *ns)
 static void ims_bench_free(struct ims_bench *b, unsigned int count)
 {
 	while (count)
-		ims_free_irq(b->ims, &b->pdev->dev, b->index[--count]);
+		ims_user_free_irq(b->user, b->index[--count]);
 }
 
 /* (a): grow from 0 to @n vectors, one at a time; leaves none allocated. */
@@ -306,11 +307,12 @@ static int ims_bench_measure(struct pci_dev *pdev, const unsigned int *n, unsign
 			goto release;
 		}
 	}
-	b.ims = ims_domain_create(dev, "ims_bench", &ims_bench_ops, &b, b.nr_slots);
+	b.ims = devm_ims_domain_create(dev, "ims_bench", &ims_bench_ops, &b, b.nr_slots);
 	devres_close_group(dev, group);
-	if (IS_ERR(b.ims)) {
-		ret = PTR_ERR(b.ims);
-		pr_err("ims_bench: %s: ims_domain_create(%u): %d\n", pci_name(pdev),
+	b.user = IS_ERR(b.ims) ? ERR_CAST(b.ims) : ims_user_add(b.ims, dev, b.nr_slots);
+	if (IS_ERR(b.user)) {
+		ret = PTR_ERR(b.user);
+		pr_err("ims_bench: %s: IMS domain of %u slots: %d\n", pci_name(pdev),
 		       b.nr_slots, ret);
 		goto msix;
 	}
@@ -318,7 +320,8 @@ static int ims_bench_measure(struct pci_dev *pdev, const unsigned int *n, unsign
 	for (i = 0; i < count && !ret; i++)
 		ret = ims_bench_run(&b, n[i]);
 
-	ims_domain_remove(b.ims);
+	/* The domain goes with the devres group, as at unbind. */
+	ims_user_remove(b.user);
 msix:
 	if (msix_first) {
 		pci_free_irq_vectors(pdev);

@@ -76,6 +76,7 @@ struct bench {
 	u32			cmdcap;
 	u32			ims_table;
 	struct ims_domain	*ims;
+	struct ims_user		*user;
 	void			*group;
 	int			ims_index;
 	struct bench_vec	vec[2];		/* [0] IMS, [1] MSI-X */
@@ -255,9 +256,9 @@ static void bench_teardown(struct bench *b)
 		kfree(b->vec[i].ns);
 	}
 	if (b->ims_index >= 0)
-		ims_free_irq(b->ims, dev, b->ims_index);
-	if (!IS_ERR_OR_NULL(b->ims))
-		ims_domain_remove(b->ims);
+		ims_user_free_irq(b->user, b->ims_index);
+	/* The domain goes with the devres group, as at unbind. */
+	ims_user_remove(b->user);
 	pci_free_irq_vectors(b->pdev);
 	if (b->group)
 		devres_release_group(dev, b->group);
@@ -301,16 +302,20 @@ static int bench_setup(struct bench *b)
 		return -ENOMEM;
 	ret = pci_alloc_irq_vectors(pdev, 2, 2, PCI_IRQ_MSIX);
 	if (ret >= 0)
-		b->ims = ims_domain_create(dev, BENCH_NAME, &ims_dsa_ops, b->bar0 + b->ims_table,
-					   FIELD_GET(DSA_GENCAP_MAX_IMS_MULT,
-						     readq(b->bar0 + DSA_GENCAP)) *
-					   DSA_IMS_SLOTS_PER_MULT);
+		b->ims = devm_ims_domain_create(dev, BENCH_NAME, &ims_dsa_ops,
+						b->bar0 + b->ims_table,
+						FIELD_GET(DSA_GENCAP_MAX_IMS_MULT,
+							  readq(b->bar0 + DSA_GENCAP)) *
+						DSA_IMS_SLOTS_PER_MULT);
 	devres_close_group(dev, b->group);
 	if (ret < 0)
 		return ret;
 	if (IS_ERR(b->ims))
 		return PTR_ERR(b->ims);
-	map = ims_alloc_irq(b->ims, dev, IMS_ANY_INDEX, NULL);
+	b->user = ims_user_add(b->ims, dev, 1);
+	if (IS_ERR(b->user))
+		return PTR_ERR(b->user);
+	map = ims_user_alloc_irq(b->user, IMS_ANY_INDEX, NULL);
 	if (map.index < 0)
 		return map.index;
 	b->ims_index = map.index;

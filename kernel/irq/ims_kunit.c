@@ -65,6 +65,10 @@ MODULE_PARM_DESC(msix_first, "Enable one MSI-X vector before creating IMS domain
 
 static struct pci_dev *ims_kunit_pdev(struct kunit *test);
 
+/* Users and domains a case may have at once */
+#define IMS_KUNIT_USERS		4
+#define IMS_KUNIT_DOMS		4
+
 /* --- the memory-backed chip ------------------------------------------------ */
 
 struct ims_kunit_slot {
@@ -101,6 +105,9 @@ struct ims_kunit_vec {
  * @dirty:	Slots of @shadow to write at the next bus_sync_unlock()
  * @syncs:	bus_sync_unlock() calls that wrote something
  * @unlocked:	Sleeping-chip callbacks that came without the bus lock
+ * @users:	Users of the case's domains, by device: the old per-device
+ *		interface of the tests, on top of struct ims_user
+ * @doms:	Domains the case created, each in a devres group of its own
  */
 struct ims_kunit {
 	struct kunit		*test;
@@ -119,6 +126,15 @@ struct ims_kunit {
 	unsigned long		*dirty;
 	unsigned int		syncs;
 	atomic_t		unlocked;
+	struct ims_kunit_user {
+		struct ims_domain	*ims;
+		struct device		*dev;
+		struct ims_user		*user;
+	}			users[IMS_KUNIT_USERS];
+	struct ims_kunit_dom {
+		struct ims_domain	*ims;
+		void			*group;
+	}			doms[IMS_KUNIT_DOMS];
 };
 
 static struct ims_kunit_slot *ims_kunit_chip_slot(struct ims_kunit *k, unsigned int index)
@@ -301,6 +317,105 @@ static irqreturn_t ims_kunit_irq(int irq, void *data)
 
 /* --- per-case setup and teardown ------------------------------------------- */
 
+/* The user of @dev in the case's domain, NULL if none */
+static struct ims_user *ims_kunit_user(struct ims_kunit *k, struct device *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < IMS_KUNIT_USERS; i++)
+		if (k->users[i].user && k->users[i].ims == k->ims && k->users[i].dev == dev)
+			return k->users[i].user;
+	return NULL;
+}
+
+/* Adds @dev as a user of @ims with @quota, and records it */
+static int ims_kunit_add_user(struct ims_kunit *k, struct ims_domain *ims, struct device *dev,
+			      unsigned int quota)
+{
+	struct ims_user *user;
+	unsigned int i;
+
+	for (i = 0; i < IMS_KUNIT_USERS && k->users[i].user; i++)
+		;
+	KUNIT_ASSERT_LT_MSG(k->test, i, IMS_KUNIT_USERS, "too many users");
+	user = ims_user_add(ims, dev, quota);
+	if (IS_ERR(user))
+		return PTR_ERR(user);
+	k->users[i] = (struct ims_kunit_user) { .ims = ims, .dev = dev, .user = user };
+	return 0;
+}
+
+/* Sets the quota of @dev, adding it as a user of the case's domain if need be */
+static int ims_kunit_set_quota(struct ims_kunit *k, struct device *dev, unsigned int quota)
+{
+	struct ims_user *user = ims_kunit_user(k, dev);
+
+	if (user)
+		return ims_user_set_quota(user, quota);
+	return ims_kunit_add_user(k, k->ims, dev, quota);
+}
+
+/* The vectors @dev holds in the case's domain */
+static unsigned int ims_kunit_count(struct ims_kunit *k, struct device *dev)
+{
+	return ims_user_count(ims_kunit_user(k, dev));
+}
+
+/*
+ * Removes @ims with its users: what unbinding its device does, by
+ * releasing the devres group the domain was created in.
+ */
+static void ims_kunit_destroy(struct ims_kunit *k, struct ims_domain *ims)
+{
+	unsigned int i;
+
+	if (IS_ERR_OR_NULL(ims))
+		return;
+	for (i = 0; i < IMS_KUNIT_USERS; i++) {
+		if (k->users[i].ims != ims)
+			continue;
+		ims_user_remove(k->users[i].user);
+		k->users[i] = (struct ims_kunit_user) { };
+	}
+	for (i = 0; i < IMS_KUNIT_DOMS; i++) {
+		if (k->doms[i].ims != ims)
+			continue;
+		devres_release_group(&k->pdev->dev, k->doms[i].group);
+		k->doms[i] = (struct ims_kunit_dom) { };
+	}
+}
+
+/*
+ * Creates a domain on the case's device with @ops, in a devres group of its
+ * own, and adds the device as its user with a quota of all slots.
+ */
+static struct ims_domain *ims_kunit_create_ops(struct ims_kunit *k,
+					       const struct ims_chip_ops *ops,
+					       unsigned int nr_slots)
+{
+	struct device *dev = &k->pdev->dev;
+	struct ims_domain *ims;
+	unsigned int i;
+	void *group;
+	int ret;
+
+	for (i = 0; i < IMS_KUNIT_DOMS && k->doms[i].ims; i++)
+		;
+	KUNIT_ASSERT_LT_MSG(k->test, i, IMS_KUNIT_DOMS, "too many domains");
+	group = devres_open_group(dev, NULL, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(k->test, group);
+	ims = devm_ims_domain_create(dev, IMS_KUNIT_NAME, ops, k, nr_slots);
+	devres_close_group(dev, group);
+	if (IS_ERR(ims)) {
+		devres_release_group(dev, group);
+		return ims;
+	}
+	k->doms[i] = (struct ims_kunit_dom) { .ims = ims, .group = group };
+	ret = ims_kunit_add_user(k, ims, dev, nr_slots);
+	KUNIT_EXPECT_EQ_MSG(k->test, ret, 0, "ims_user_add() of the device itself");
+	return ims;
+}
+
 static void ims_kunit_free(struct ims_kunit *k, unsigned int index)
 {
 	struct ims_kunit_vec *v = &k->vec[index];
@@ -308,7 +423,7 @@ static void ims_kunit_free(struct ims_kunit *k, unsigned int index)
 	if (v->requested)
 		free_irq(v->virq, k);
 	if (v->allocated)
-		ims_free_irq(k->ims, v->subdev, index);
+		ims_user_free_irq(ims_kunit_user(k, v->subdev), index);
 	*v = (struct ims_kunit_vec) { };
 }
 
@@ -320,7 +435,7 @@ static void ims_kunit_remove(struct ims_kunit *k)
 		return;
 	for (i = 0; i < k->nr_slots; i++)
 		ims_kunit_free(k, i);
-	ims_domain_remove(k->ims);
+	ims_kunit_destroy(k, k->ims);
 	k->ims = NULL;
 }
 
@@ -403,7 +518,7 @@ static struct ims_kunit *ims_kunit_get(struct kunit *test, unsigned int nr_slots
 
 static struct ims_domain *ims_kunit_create(struct ims_kunit *k, unsigned int nr_slots)
 {
-	return ims_domain_create(&k->pdev->dev, IMS_KUNIT_NAME, &ims_kunit_ops, k, nr_slots);
+	return ims_kunit_create_ops(k, &ims_kunit_ops, nr_slots);
 }
 
 static struct ims_kunit *ims_kunit_setup(struct kunit *test, unsigned int nr_slots)
@@ -411,7 +526,7 @@ static struct ims_kunit *ims_kunit_setup(struct kunit *test, unsigned int nr_slo
 	struct ims_kunit *k = ims_kunit_get(test, nr_slots);
 	struct ims_domain *ims = ims_kunit_create(k, nr_slots);
 
-	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, ims, "ims_domain_create(%u slots): %pe",
+	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, ims, "devm_ims_domain_create(%u slots): %pe",
 					 nr_slots, ims);
 	k->ims = ims;
 	return k;
@@ -424,8 +539,13 @@ static struct ims_kunit *ims_kunit_setup(struct kunit *test, unsigned int nr_slo
 static struct msi_map ims_kunit_alloc(struct ims_kunit *k, struct device *subdev,
 				      unsigned int index, const u64 *cookie)
 {
-	struct msi_map map = ims_alloc_irq(k->ims, subdev, index, cookie);
+	struct ims_user *user = ims_kunit_user(k, subdev);
 	struct kunit *test = k->test;
+	struct msi_map map = { .index = -ENOSPC };
+
+	/* A device without a user has no quota */
+	if (user)
+		map = ims_user_alloc_irq(user, index, cookie);
 
 	if (map.index < 0) {
 		KUNIT_EXPECT_EQ_MSG(test, map.virq, 0, "failed allocation with a virq");
@@ -451,7 +571,7 @@ static struct msi_map ims_kunit_alloc_ok(struct ims_kunit *k, unsigned int index
 {
 	struct msi_map map = ims_kunit_alloc(k, &k->pdev->dev, index, cookie);
 
-	KUNIT_ASSERT_GE_MSG(k->test, map.index, 0, "ims_alloc_irq(%#x): %d", index, map.index);
+	KUNIT_ASSERT_GE_MSG(k->test, map.index, 0, "ims_user_alloc_irq(%#x): %d", index, map.index);
 	return map;
 }
 
@@ -500,57 +620,58 @@ static void ims_test_create_errors(struct kunit *test)
 
 	ims = ims_kunit_create(k, 0);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EINVAL);
-	if (!IS_ERR_OR_NULL(ims))
-		ims_domain_remove(ims);
+	ims_kunit_destroy(k, ims);
 
 	ims = ims_kunit_create(k, 65537);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EINVAL);
-	if (!IS_ERR_OR_NULL(ims))
-		ims_domain_remove(ims);
+	ims_kunit_destroy(k, ims);
 
 	/* The largest domain is fine, and goes away without a trace. */
 	ims = ims_kunit_create(k, 65536);
 	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, ims);
 	if (!IS_ERR_OR_NULL(ims))
-		ims_domain_remove(ims);
+		KUNIT_EXPECT_EQ(test, ims_domain_free_slots(ims), 65536);
+	ims_kunit_destroy(k, ims);
 
 	ims = ims_kunit_create(k, 16);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ims);
 	k->ims = ims;
 	ims = ims_kunit_create(k, 16);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EEXIST);
-	if (!IS_ERR_OR_NULL(ims))
-		ims_domain_remove(ims);
+	ims_kunit_destroy(k, ims);
 }
 
 /*
  * The C API refuses what a caller may pass on from a failed
- * ims_domain_create() (NULL, an ERR_PTR()) and a NULL device with -EINVAL,
- * and arguments out of range without touching the domain: an index past
- * its slots, the any-index value from a quota-less device, a slot the
- * device does not hold, a quota below what the device holds.
+ * devm_ims_domain_create() or ims_user_add() (NULL, an ERR_PTR()) and a
+ * NULL device with -EINVAL, a second user for one device with -EEXIST, and
+ * arguments out of range without touching the domain: an index past its
+ * slots, a slot the user does not hold, a quota below what the user holds.
  */
 static void ims_test_bad_args(struct kunit *test)
 {
 	struct ims_kunit *k = ims_kunit_setup(test, 16);
 	struct device *dev = &k->pdev->dev;
 	struct ims_domain *bad[] = { NULL, ERR_PTR(-ENOMEM), ERR_PTR(-EOPNOTSUPP) };
+	struct ims_user *user = ims_kunit_user(k, dev);
 	struct msi_map map;
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		KUNIT_EXPECT_EQ(test, ims_set_quota(bad[i], dev, 1), -EINVAL);
-		KUNIT_EXPECT_EQ(test, ims_count(bad[i], dev), 0);
-		map = ims_alloc_irq(bad[i], dev, IMS_ANY_INDEX, NULL);
+		struct ims_user *bad_user = (struct ims_user *)bad[i];
+
+		KUNIT_EXPECT_EQ(test, PTR_ERR(ims_user_add(bad[i], dev, 1)), -EINVAL);
+		KUNIT_EXPECT_EQ(test, ims_domain_free_slots(bad[i]), 0);
+		KUNIT_EXPECT_EQ(test, ims_user_set_quota(bad_user, 1), -EINVAL);
+		KUNIT_EXPECT_EQ(test, ims_user_count(bad_user), 0);
+		map = ims_user_alloc_irq(bad_user, IMS_ANY_INDEX, NULL);
 		KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
 		KUNIT_EXPECT_EQ(test, map.virq, 0);
-		ims_free_irq(bad[i], dev, 0);
-		ims_domain_remove(bad[i]);
+		ims_user_free_irq(bad_user, 0);
+		ims_user_remove(bad_user);
 	}
-	KUNIT_EXPECT_EQ(test, ims_set_quota(k->ims, NULL, 1), -EINVAL);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, NULL), 0);
-	map = ims_alloc_irq(k->ims, NULL, 0, NULL);
-	KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ims_user_add(k->ims, NULL, 1)), -EINVAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ims_user_add(k->ims, dev, 1)), -EEXIST);
 
 	/* Indices past the domain, up to the largest u32 below the any-index. */
 	map = ims_kunit_alloc(k, dev, 16, NULL);
@@ -562,16 +683,17 @@ static void ims_test_bad_args(struct kunit *test)
 
 	/* Freeing what is not held, or past the domain, frees nothing. */
 	map = ims_kunit_alloc_ok(k, 3, NULL);
-	ims_free_irq(k->ims, dev, 4);
-	ims_free_irq(k->ims, dev, 16);
-	ims_free_irq(k->ims, dev, IMS_ANY_INDEX);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, dev), 1);
+	ims_user_free_irq(user, 4);
+	ims_user_free_irq(user, 16);
+	ims_user_free_irq(user, IMS_ANY_INDEX);
+	KUNIT_EXPECT_EQ(test, ims_user_count(user), 1);
+	KUNIT_EXPECT_EQ(test, ims_domain_free_slots(k->ims), 15);
 	KUNIT_EXPECT_EQ(test, msi_domain_get_virq(dev, MSI_SECONDARY_DOMAIN, 3), map.virq);
 
-	/* A quota below what the device holds is refused; the largest is fine. */
-	KUNIT_EXPECT_EQ(test, ims_set_quota(k->ims, dev, 0), -EBUSY);
-	KUNIT_EXPECT_EQ(test, ims_set_quota(k->ims, dev, UINT_MAX), 0);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, dev), 1);
+	/* A quota below what the user holds is refused; the largest is fine. */
+	KUNIT_EXPECT_EQ(test, ims_user_set_quota(user, 0), -EBUSY);
+	KUNIT_EXPECT_EQ(test, ims_user_set_quota(user, UINT_MAX), 0);
+	KUNIT_EXPECT_EQ(test, ims_user_count(user), 1);
 	ims_kunit_expect_clean(k);
 }
 
@@ -692,8 +814,8 @@ static void ims_test_bus_lock(struct kunit *test)
 	struct msi_map map;
 	unsigned int syncs;
 
-	k->ims = ims_domain_create(&k->pdev->dev, IMS_KUNIT_NAME, &ims_kunit_bus_ops, k, 16);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, k->ims, "ims_domain_create(): %pe", k->ims);
+	k->ims = ims_kunit_create_ops(k, &ims_kunit_bus_ops, 16);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, k->ims, "devm_ims_domain_create(): %pe", k->ims);
 	dev_msi_set_default_cookie(&k->pdev->dev, IMS_COOKIE_PASID(0x42));
 	map = ims_kunit_alloc_ok(k, 5, NULL);
 	irqd = irq_get_irq_data(map.virq);
@@ -743,14 +865,14 @@ static void ims_test_bus_lock_errors(struct kunit *test)
 	struct ims_domain *ims;
 
 	half.bus_sync_unlock = NULL;
-	ims = ims_domain_create(&k->pdev->dev, IMS_KUNIT_NAME, &half, k, 4);
+	ims = ims_kunit_create_ops(k, &half, 4);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EINVAL);
 	flags.flags = 0x80;
-	ims = ims_domain_create(&k->pdev->dev, IMS_KUNIT_NAME, &flags, k, 4);
+	ims = ims_kunit_create_ops(k, &flags, 4);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EINVAL);
 }
 
-/* free_irq() and ims_free_irq() clear the slot, and only that slot. */
+/* free_irq() and ims_user_free_irq() clear the slot, and only that slot. */
 static void ims_test_free_clears_slot(struct kunit *test)
 {
 	struct ims_kunit *k = ims_kunit_setup(test, 16);
@@ -763,7 +885,7 @@ static void ims_test_free_clears_slot(struct kunit *test)
 	ims_kunit_alloc_ok(k, 4, NULL);
 	ims_kunit_request(k, 3);
 	ims_kunit_request(k, 4);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, dev), 2);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, dev), 2);
 	before = ims_kunit_read_slot(k, 4);
 
 	free_irq(k->vec[3].virq, k);
@@ -771,14 +893,14 @@ static void ims_test_free_clears_slot(struct kunit *test)
 	KUNIT_EXPECT_TRUE_MSG(test, ims_kunit_ctrl(k, 3) & IMS_SLOT_CTRL_MASK,
 			      "slot live after free_irq(): ctrl %#x", ims_kunit_ctrl(k, 3));
 
-	ims_free_irq(k->ims, dev, 3);
+	ims_user_free_irq(ims_kunit_user(k, dev), 3);
 	k->vec[3].allocated = false;
 	slot = ims_kunit_read_slot(k, 3);
 	KUNIT_EXPECT_EQ(test, slot.ctrl, IMS_SLOT_CTRL_MASK);
 	KUNIT_EXPECT_EQ(test, slot.addr_lo, 0);
 	KUNIT_EXPECT_EQ(test, slot.addr_hi, 0);
 	KUNIT_EXPECT_EQ(test, slot.data, 0);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, dev), 1);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, dev), 1);
 	KUNIT_EXPECT_EQ(test, msi_domain_get_virq(dev, MSI_SECONDARY_DOMAIN, 3), 0);
 
 	/* The neighbour is untouched. */
@@ -824,7 +946,7 @@ static void ims_test_grow(struct kunit *test)
 		snap[i] = ims_kunit_read_slot(k, map.index);
 		KUNIT_EXPECT_TRUE(test, IMS_KUNIT_MSI_WINDOW(snap[i].addr_lo));
 		KUNIT_EXPECT_EQ(test, snap[i].ctrl, ims_kunit_pasid_ctrl(0x42, false));
-		KUNIT_ASSERT_EQ(test, ims_count(k->ims, &k->pdev->dev), i + 1);
+		KUNIT_ASSERT_EQ(test, ims_kunit_count(k, &k->pdev->dev), i + 1);
 
 		for (j = 0; j < i; j++) {
 			struct ims_kunit_slot now = ims_kunit_read_slot(k, index[j]);
@@ -866,35 +988,35 @@ static void ims_test_quota(struct kunit *test)
 	k = ims_kunit_setup(test, 16);
 	dev_msi_set_default_cookie(sub, IMS_COOKIE_PASID(9));
 
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, sub), 0);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 0);
 	map = ims_kunit_alloc(k, sub, IMS_ANY_INDEX, NULL);
 	KUNIT_EXPECT_EQ_MSG(test, map.index, -ENOSPC, "a sub-device without quota got a vector");
 
-	KUNIT_ASSERT_EQ(test, ims_set_quota(k->ims, sub, 3), 0);
+	KUNIT_ASSERT_EQ(test, ims_kunit_set_quota(k, sub, 3), 0);
 	for (i = 0; i < 3; i++) {
 		map = ims_kunit_alloc(k, sub, IMS_ANY_INDEX, NULL);
 		KUNIT_ASSERT_GE_MSG(test, map.index, 0, "vector %d of a quota of 3: %d",
 				    i, map.index);
 		held[i] = map.index;
 	}
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, sub), 3);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 3);
 	desc = irq_get_msi_desc(k->vec[held[0]].virq);
 	KUNIT_ASSERT_NOT_NULL(test, desc);
 	KUNIT_EXPECT_EQ(test, desc->data.icookie.value, IMS_COOKIE_PASID(9));
 
 	map = ims_kunit_alloc(k, sub, IMS_ANY_INDEX, NULL);
 	KUNIT_EXPECT_EQ(test, map.index, -ENOSPC);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, sub), 3);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 3);
 
 	/* The parent's own quota is separate. */
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, &k->pdev->dev), 0);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, &k->pdev->dev), 0);
 	map = ims_kunit_alloc_ok(k, 10, NULL);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, &k->pdev->dev), 1);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, sub), 3);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, &k->pdev->dev), 1);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 3);
 
 	/* Freeing one lets one through again ... */
 	ims_kunit_free(k, held[1]);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, sub), 2);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 2);
 
 	/* ... but not at an index in use, nor at one the domain lacks. */
 	map = ims_kunit_alloc(k, sub, 10, NULL);
@@ -903,17 +1025,131 @@ static void ims_test_quota(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, map.index, -EBUSY);
 	map = ims_kunit_alloc(k, sub, 16, NULL);
 	KUNIT_EXPECT_EQ(test, map.index, -EINVAL);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, sub), 2);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 2);
 
 	map = ims_kunit_alloc(k, sub, IMS_ANY_INDEX, NULL);
 	KUNIT_EXPECT_GE(test, map.index, 0);
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, sub), 3);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 3);
 	map = ims_kunit_alloc(k, sub, IMS_ANY_INDEX, NULL);
 	KUNIT_EXPECT_EQ(test, map.index, -ENOSPC);
 	ims_kunit_expect_clean(k);
 }
 
 #define IMS_KUNIT_BIG	4096
+
+/*
+ * Users come and go without a trace: 1000 users of one sub-device are
+ * added, given a vector each (with its interrupt requested and freed) and
+ * removed. Afterwards the sub-device's reference count is back where it
+ * started, the domain has all its slots free, and a user is refused while
+ * another of the same device exists.
+ */
+#define IMS_KUNIT_USER_LOOPS	1000
+
+static void ims_test_user_loop(struct kunit *test)
+{
+	struct device *sub = kunit_device_register(test, "ims-kunit-loop");
+	struct ims_kunit *k;
+	struct ims_user *user;
+	unsigned int refs, i;
+	struct msi_map map;
+	int ret;
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sub);
+	k = ims_kunit_setup(test, 16);
+	refs = kref_read(&sub->kobj.kref);
+
+	for (i = 0; i < IMS_KUNIT_USER_LOOPS; i++) {
+		user = ims_user_add(k->ims, sub, 2);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, user, "user %u: %pe", i, user);
+		if (!i)
+			KUNIT_EXPECT_EQ(test, PTR_ERR(ims_user_add(k->ims, sub, 1)), -EEXIST);
+		map = ims_user_alloc_irq(user, IMS_ANY_INDEX, NULL);
+		if (map.index < 0) {
+			ims_user_remove(user);
+			KUNIT_FAIL(test, "user %u: allocation failed: %d", i, map.index);
+			return;
+		}
+		ret = request_irq(map.virq, ims_kunit_irq, 0, IMS_KUNIT_NAME, k);
+		if (!ret)
+			free_irq(map.virq, k);
+		KUNIT_EXPECT_EQ_MSG(test, ret, 0, "user %u: request_irq(%d)", i, map.virq);
+		/* The second vector is left for ims_user_remove() to free. */
+		if (i % 2) {
+			map = ims_user_alloc_irq(user, IMS_ANY_INDEX, NULL);
+			KUNIT_EXPECT_GE(test, map.index, 0);
+		}
+		ims_user_remove(user);
+		if (test->status == KUNIT_FAILURE)
+			return;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, kref_read(&sub->kobj.kref), refs,
+			    "device references leaked by %u users", IMS_KUNIT_USER_LOOPS);
+	KUNIT_EXPECT_EQ(test, ims_domain_free_slots(k->ims), 16);
+	ims_kunit_expect_clean(k);
+}
+
+/*
+ * Unbinding the domain's device (here: releasing the devres group the
+ * domain was created in, which is what unbinding does) with a user, its
+ * vectors and a devm-requested interrupt still live is clean: the interrupt
+ * goes first, then the vectors with the domain. The user left behind fails
+ * with -ENODEV, and removing it drops the last device reference.
+ */
+static void ims_test_unbind_live(struct kunit *test)
+{
+	struct device *sub = kunit_device_register(test, "ims-kunit-unbind");
+	struct ims_domain *ims;
+	struct ims_kunit *k;
+	struct ims_user *user;
+	unsigned int refs, i;
+	struct device *dev;
+	struct msi_map map;
+	void *group;
+	int ret;
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sub);
+	k = ims_kunit_get(test, 16);
+	dev = &k->pdev->dev;
+	refs = kref_read(&sub->kobj.kref);
+
+	/* The domain and the interrupt in one group, as in a driver's binding. */
+	group = devres_open_group(dev, NULL, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, group);
+	ims = devm_ims_domain_create(dev, IMS_KUNIT_NAME, &ims_kunit_ops, k, 16);
+	user = IS_ERR(ims) ? ERR_CAST(ims) : ims_user_add(ims, sub, 4);
+	map = ims_user_alloc_irq(user, IMS_ANY_INDEX, NULL);
+	for (i = 0; i < 2 && map.index >= 0; i++)
+		map = ims_user_alloc_irq(user, IMS_ANY_INDEX, NULL);
+	ret = map.index < 0 ? map.index :
+	      devm_request_irq(dev, map.virq, ims_kunit_irq, 0, IMS_KUNIT_NAME, k);
+	devres_close_group(dev, group);
+	if (ret || IS_ERR(user)) {
+		if (!IS_ERR(user))
+			ims_user_remove(user);
+		devres_release_group(dev, group);
+		KUNIT_FAIL(test, "setup: %pe, %d", user, ret);
+		return;
+	}
+	KUNIT_EXPECT_EQ(test, ims_domain_free_slots(ims), 13);
+	KUNIT_EXPECT_TRUE(test, irq_has_action(map.virq));
+
+	/* "Unbind": the group goes, the user stays. */
+	devres_release_group(dev, group);
+	KUNIT_EXPECT_FALSE(test, irq_has_action(map.virq));
+	KUNIT_EXPECT_EQ(test, msi_domain_get_virq(dev, MSI_SECONDARY_DOMAIN, map.index), 0);
+	KUNIT_EXPECT_EQ(test, ims_user_alloc_irq(user, IMS_ANY_INDEX, NULL).index, -ENODEV);
+	KUNIT_EXPECT_EQ(test, ims_user_count(user), 3);
+	ims_user_remove(user);
+	KUNIT_EXPECT_EQ(test, kref_read(&sub->kobj.kref), refs);
+
+	/* A domain can be created on the device again. */
+	k->ims = ims_kunit_create(k, 16);
+	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, k->ims);
+	if (IS_ERR(k->ims))
+		k->ims = NULL;
+	ims_kunit_expect_clean(k);
+}
 
 /*
  * A domain of 4096 slots fills up completely: the last slot by index,
@@ -949,7 +1185,7 @@ static void ims_test_4096_slots(struct kunit *test)
 	}
 	kunit_info(test, "%u allocations at IMS_ANY_INDEX: %llu us\n",
 		   IMS_KUNIT_BIG - 1, div_u64(ktime_get_ns() - start, NSEC_PER_USEC));
-	KUNIT_EXPECT_EQ(test, ims_count(k->ims, dev), IMS_KUNIT_BIG);
+	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, dev), IMS_KUNIT_BIG);
 	KUNIT_EXPECT_EQ(test, msi_domain_get_virq(dev, MSI_SECONDARY_DOMAIN, IMS_KUNIT_BIG - 1),
 			k->vec[IMS_KUNIT_BIG - 1].virq);
 
@@ -1003,8 +1239,7 @@ static void ims_test_no_remapping(struct kunit *test)
 	k->msi_domain = NULL;
 
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(ims), -EOPNOTSUPP);
-	if (!IS_ERR_OR_NULL(ims))
-		ims_domain_remove(ims);
+	ims_kunit_destroy(k, ims);
 
 	/* With remapping back, the same call succeeds: it was the parent. */
 	k->ims = ims_kunit_create(k, 16);
@@ -1024,6 +1259,8 @@ static struct kunit_case ims_test_cases[] = {
 	KUNIT_CASE(ims_test_free_clears_slot),
 	KUNIT_CASE(ims_test_grow),
 	KUNIT_CASE(ims_test_quota),
+	KUNIT_CASE_SLOW(ims_test_user_loop),
+	KUNIT_CASE(ims_test_unbind_live),
 	KUNIT_CASE_SLOW(ims_test_4096_slots),
 	KUNIT_CASE(ims_test_no_remapping),
 	{}
@@ -1089,6 +1326,7 @@ struct ims_dsa_vec {
  * @ims_table:	BAR0 offset of the IMS table
  * @ims_slots:	IMS slots the device has
  * @ims:	The IMS domain
+ * @user:	@pdev as the user of @ims
  * @group:	Devres group holding what the core put on @pdev
  * @vec:	The vectors of the case
  * @cookie:	Default cookie of @pdev before the test, restored after it
@@ -1111,6 +1349,7 @@ struct ims_dsa {
 	u32			ims_table;
 	unsigned int		ims_slots;
 	struct ims_domain	*ims;
+	struct ims_user		*user;
 	void			*group;
 	struct ims_dsa_vec	vec[2];
 	u64			cookie;
@@ -1172,10 +1411,10 @@ static void ims_dsa_teardown(void *data)
 		if (v->requested)
 			free_irq(v->virq, v);
 		if (v->allocated)
-			ims_free_irq(d->ims, dev, v->index);
+			ims_user_free_irq(d->user, v->index);
 	}
-	if (d->ims)
-		ims_domain_remove(d->ims);
+	/* The domain goes with the devres group, as at unbind. */
+	ims_user_remove(d->user);
 	if (d->msix) {
 		pci_free_irq_vectors(d->pdev);
 		pci_disable_device(d->pdev);
@@ -1308,11 +1547,13 @@ static struct ims_dsa *ims_dsa_setup(struct kunit *test)
 	d->group = devres_open_group(dev, NULL, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, d->group);
 	d->msix = ims_kunit_msix(test, pdev);
-	ims = ims_domain_create(dev, IMS_KUNIT_NAME, &ims_dsa_ops, d->bar0 + d->ims_table,
-				d->ims_slots);
+	ims = devm_ims_domain_create(dev, IMS_KUNIT_NAME, &ims_dsa_ops, d->bar0 + d->ims_table,
+				     d->ims_slots);
 	devres_close_group(dev, d->group);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, ims, "ims_domain_create(): %pe", ims);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, ims, "devm_ims_domain_create(): %pe", ims);
 	d->ims = ims;
+	d->user = ims_user_add(ims, dev, d->ims_slots);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, d->user, "ims_user_add(): %pe", d->user);
 	return d;
 }
 
@@ -1330,8 +1571,8 @@ static struct ims_dsa_vec *ims_dsa_get_vec(struct ims_dsa *d, unsigned int i, co
 
 	v->dsa = d;
 	init_completion(&v->done);
-	map = ims_alloc_irq(d->ims, &d->pdev->dev, IMS_ANY_INDEX, cookie);
-	KUNIT_ASSERT_GE_MSG(test, map.index, 0, "ims_alloc_irq(): %d", map.index);
+	map = ims_user_alloc_irq(d->user, IMS_ANY_INDEX, cookie);
+	KUNIT_ASSERT_GE_MSG(test, map.index, 0, "ims_user_alloc_irq(): %d", map.index);
 	v->index = map.index;
 	v->virq = map.virq;
 	v->allocated = true;

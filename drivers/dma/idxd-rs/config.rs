@@ -22,7 +22,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     bus::{self, Attr, AttrBuf, DeviceType, Input},
     dev_err, dev_info, dev_warn, device, dmaengine,
-    irq::{self, ims::ImsDomain},
+    irq::{
+        self,
+        ims::{ImsDomain, ImsIrq, ImsUser},
+        msi,
+    },
     kstrtox::Radix,
     miscdevice::{MiscDeviceRegistration, MISC_MAJOR},
     new_mutex, new_spinlock,
@@ -99,8 +103,9 @@ enum Active {
     Kernel {
         wq: Arc<Wq>,
         chan: dmaengine::DynChan<WqChan>,
-        irq: irq::DevresRegistration<WqIrq>,
-        index: u32,
+        /// The WQ's device as a user of the IMS domain, and its vector.
+        _user: ImsUser<DsaIms>,
+        irq: ImsIrq<DsaIms>,
     },
     /// Bound to `user`: the character device.
     User {
@@ -126,13 +131,15 @@ struct WqConf {
     max_xfer_shift: u8,
     /// Log2 of the maximum batch size.
     max_batch_shift: u8,
+    /// The WQ's device (`wqN.M`), from probe until the instance shuts down.
+    dev: Option<ARef<device::Device>>,
     active: Option<Active>,
 }
 
 /// The configuration of a device and its state.
 struct Conf {
-    /// The IMS domain, from probe until unbind.
-    ims: Option<Pin<KBox<ImsDomain<DsaIms>>>>,
+    /// The IMS domain; it goes with the PCI device's binding.
+    ims: Arc<ImsDomain<DsaIms>>,
     /// The DMA engine device, from probe until unbind: each enabled kernel WQ is one of its
     /// channels, `dma<K>chan<M>`.
     dma: Option<dmaengine::Registration<WqChan>>,
@@ -251,11 +258,7 @@ fn write_group(out: &mut AttrBuf<'_>, g: Option<u32>) -> Result {
 
 impl Shared {
     /// Makes the shared state of the device behind `hw`, instance `id`, owning `ims`.
-    pub(crate) fn new(
-        hw: Arc<Hw>,
-        id: u32,
-        ims: Pin<KBox<ImsDomain<DsaIms>>>,
-    ) -> Result<Arc<Self>> {
+    pub(crate) fn new(hw: Arc<Hw>, id: u32, ims: Arc<ImsDomain<DsaIms>>) -> Result<Arc<Self>> {
         let caps = dmaengine::Caps::MEMCPY | dmaengine::Caps::MEMSET | dmaengine::Caps::INTERRUPT;
         let dma = dmaengine::Registration::new(hw.dev(), caps, KVec::new(), GFP_KERNEL)?;
         let nwqs = usize::from(hw.wqcap.num_wqs());
@@ -288,6 +291,7 @@ impl Shared {
                     // CAST: 5- and 4-bit fields.
                     max_xfer_shift: u8::from(hw.gencap.max_xfer_shift()),
                     max_batch_shift: u8::from(hw.gencap.max_batch_shift()),
+                    dev: None,
                     active: None,
                 },
                 GFP_KERNEL,
@@ -300,7 +304,7 @@ impl Shared {
                 id,
                 ready: AtomicBool::new(false),
                 conf <- new_mutex!(Conf {
-                    ims: Some(ims),
+                    ims,
                     dma: Some(dma),
                     enabled: false,
                     rdbuf_limit: 0,
@@ -321,23 +325,28 @@ impl Shared {
 
     /// Lets the bus drivers bind the instance's devices (they are all added).
     pub(crate) fn set_ready(&self, wq_devs: KVec<ARef<device::Device>>) {
+        for (w, dev) in self.conf.lock().wqs.iter_mut().zip(wq_devs.iter()) {
+            w.dev = Some(dev.clone());
+        }
         *self.wq_devs.lock() = wq_devs;
         self.ready.store(true, Ordering::Release);
     }
 
-    /// Stops binding, and lets go of the DMA engine device and the IMS domain: the instance
+    /// Stops binding, and lets go of the DMA engine device and the WQ devices: the instance
     /// is going away. Every bus device is deleted (so unbound) by then.
     pub(crate) fn shut_down(&self) {
         self.ready.store(false, Ordering::Release);
-        // Dropped outside the lock: the last reference releases the device.
+        // Dropped outside the locks: the last reference releases the device.
         let devs = core::mem::take(&mut *self.wq_devs.lock());
         drop(devs);
-        let (dma, ims) = {
+        let dma = {
             let mut c = self.conf.lock();
-            (c.dma.take(), c.ims.take())
+            for w in c.wqs.iter_mut() {
+                w.dev = None;
+            }
+            c.dma.take()
         };
         drop(dma);
-        drop(ims);
     }
 
     /// The enabled kernel WQ `wq`, if any.
@@ -490,15 +499,15 @@ impl Shared {
         if w.name.is_empty() {
             return Err(self.fail(scmd::WQ_NO_NAME, EINVAL));
         }
-        let ims = ims.as_ref().ok_or(ENODEV)?;
         let dma = dma.as_ref().ok_or(ENODEV)?;
+        let wq_dev = w.dev.clone().ok_or(ENODEV)?;
         let cfg = w.hw_cfg(true);
         // CAST: WQ indices are below `WQCAP::num_wqs`, an 8-bit field.
         let wq_id = id as u32;
         hw.write_wqcfg(wq_id, cfg)?;
 
         let active = match want {
-            WqType::Kernel => Self::enable_kernel_wq(self, ims, dma, wq_id, cfg)?,
+            WqType::Kernel => Self::enable_kernel_wq(self, ims, &wq_dev, dma, wq_id, cfg)?,
             _ => {
                 // Everything that can fail for want of memory comes before the WQ is enabled:
                 // from then on each failure must disable it again.
@@ -534,41 +543,43 @@ impl Shared {
         Ok(())
     }
 
-    /// Enables a kernel WQ on a fresh IMS vector carrying the device's default cookie, and
-    /// registers its DMA engine channel.
+    /// Enables a kernel WQ on a fresh IMS vector of its own user, the WQ's device, carrying
+    /// that device's cookie, and registers its DMA engine channel.
+    ///
+    /// A kernel WQ submits without a PASID, so its device's cookie is 0: a slot with no PASID
+    /// enable, raised for the WQ's untagged work.
     fn enable_kernel_wq(
         &self,
-        ims: &ImsDomain<DsaIms>,
+        ims: &Arc<ImsDomain<DsaIms>>,
+        wq_dev: &device::Device,
         dma: &dmaengine::Registration<WqChan>,
         id: u32,
         cfg: WqCfg,
     ) -> Result<Active> {
         let hw = &self.hw;
         let wq = Wq::new(hw, id, cfg).map_err(|e| self.fail(scmd::WQ_RES_ALLOC_ERR, e))?;
-        let map = ims
-            .alloc(hw.dev(), None, None)
+        msi::set_default_cookie(wq_dev, 0);
+        let user = ims
+            .add_user(wq_dev, 1)
             .map_err(|e| self.fail(scmd::WQ_IRQ_ERR, e))?;
+        let vector = user
+            .alloc(None, None)
+            .map_err(|e| self.fail(scmd::WQ_IRQ_ERR, e))?;
+        // CAST: IMS indices are below the 2048 slots of the device, so fit `u16`.
+        let index = vector.index() as u16;
         let handle = if hw.cmdcap.request_int_handles() {
-            // CAST: IMS indices are below the 2048 slots of the device, so fit `u16`.
-            let op = cmd::int_handle_operand(map.index as u16, true);
-            match hw.cmd(cmd::REQUEST_INT_HANDLE, op) {
-                Ok(h) => h,
-                Err(e) => {
-                    let _ = ims.free(hw.dev(), map.index);
-                    return Err(self.fail(scmd::WQ_IRQ_ERR, e));
-                }
-            }
+            let op = cmd::int_handle_operand(index, true);
+            hw.cmd(cmd::REQUEST_INT_HANDLE, op)
+                .map_err(|e| self.fail(scmd::WQ_IRQ_ERR, e))?
         } else {
-            // CAST: as above.
-            regs::INT_HANDLE_IMS | map.index as u16
+            regs::INT_HANDLE_IMS | index
         };
 
-        let irq =
-            ims.request_threaded_irq(&map, irq::Flags::ONESHOT, c"idxd-wq", WqIrq(wq.clone()));
+        let irq = vector.request_threaded_irq(irq::Flags::ONESHOT, c"idxd-wq", WqIrq(wq.clone()));
         let irq = match irq {
             Ok(irq) => irq,
             Err(e) => {
-                hw.release_vector(ims, map.index, handle);
+                hw.release_int_handle(handle);
                 return Err(self.fail(scmd::WQ_IRQ_ERR, e));
             }
         };
@@ -577,7 +588,7 @@ impl Shared {
         if let Err(e) = hw.cmd(cmd::ENABLE_WQ, id) {
             wq.set_enabled(false, 0);
             drop(irq);
-            hw.release_vector(ims, map.index, handle);
+            hw.release_int_handle(handle);
             return Err(e);
         }
 
@@ -585,52 +596,46 @@ impl Shared {
             Ok(chan) => Ok(Active::Kernel {
                 wq,
                 chan,
+                _user: user,
                 irq,
-                index: map.index,
             }),
             Err(e) => {
-                Self::stop_kernel_wq(hw, ims, &wq, map.index, irq);
+                Self::stop_kernel_wq(hw, &wq, irq);
                 Err(self.fail(scmd::DMA_CHAN_ERR, e))
             }
         }
     }
 
     /// Disables the kernel WQ `wq` (the device finishes its work first), completes what is
-    /// left and frees its vector.
-    fn stop_kernel_wq(
-        hw: &Hw,
-        ims: &ImsDomain<DsaIms>,
-        wq: &Wq,
-        index: u32,
-        irq: irq::DevresRegistration<WqIrq>,
-    ) {
+    /// left and frees its interrupt and vector.
+    fn stop_kernel_wq(hw: &Hw, wq: &Wq, irq: ImsIrq<DsaIms>) {
         let handle = wq.int_handle();
         // No recovery or abort from here on: the hardware WQ may be enabled for someone else.
         wq.stop();
-        drop(irq);
-        hw.release_vector(ims, index, handle);
+        // The interrupt first, then the handle, then the slot.
+        let vector = irq.free_irq();
+        hw.release_int_handle(handle);
+        drop(vector);
     }
 
     /// Disables WQ `id` (unbinding `wqN.M` from its driver).
     fn disable_wq(&self, id: usize) {
         let mut c = self.conf.lock();
-        let Conf { ims, wqs, .. } = &mut *c;
-        let Some(active) = wqs[id].active.take() else {
+        let Some(active) = c.wqs[id].active.take() else {
             return;
         };
         match active {
             Active::Kernel {
                 wq,
                 chan,
+                _user,
                 irq,
-                index,
             } => {
                 // Clients lose the channel first, then the WQ drains.
                 drop(chan);
                 self.active.lock()[id] = None;
-                if let Some(ims) = ims.as_ref() {
-                    Self::stop_kernel_wq(&self.hw, ims, &wq, index, irq);
-                }
+                Self::stop_kernel_wq(&self.hw, &wq, irq);
+                drop(_user);
                 dev_info!(
                     self.dev(),
                     "wq{}.{id} disabled: {} completed, {} failed\n",

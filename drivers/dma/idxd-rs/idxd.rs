@@ -232,15 +232,14 @@ impl Hw {
         Ok(occup & regs::wqcfg::OCCUP_MASK)
     }
 
-    /// Gives back the interrupt handle `handle` and frees the IMS vector `index`.
-    fn release_vector(&self, ims: &ImsDomain<DsaIms>, index: u32, handle: u16) {
+    /// Gives back the interrupt handle `handle` of an IMS vector, if the device hands them out.
+    fn release_int_handle(&self, handle: u16) {
         if self.cmdcap.request_int_handles() {
             let _ = self.cmd(
                 cmd::RELEASE_INT_HANDLE,
                 cmd::int_handle_operand(handle, true),
             );
         }
-        let _ = ims.free(self.dev(), index);
     }
 
     fn wqcfg_offset(&self, wq: u32, dword: usize) -> usize {

@@ -27,10 +27,25 @@ use crate::{
 /// its request belongs to.
 pub type DevresRegistration<T> = Devres<ThreadedRegistration<'static, T>>;
 
+/// Turns an initializer failing with `E` into one failing with [`Error`], as the
+/// registrations take it.
+pub(crate) fn error_init<T, E>(init: impl PinInit<T, E>) -> impl PinInit<T, Error>
+where
+    Error: From<E>,
+{
+    let init = move |slot: *mut T| {
+        // SAFETY: `slot` is the pinned slot `pin_init_from_closure` hands over.
+        unsafe { pin_init::raw_try_init(slot, init) }.map_err(Error::from)
+    };
+    // SAFETY: `init` initialises `slot` exactly when the inner initializer does, and fails
+    // otherwise.
+    unsafe { pin_init::pin_init_from_closure(init) }
+}
+
 impl<T: ThreadedHandler + Send + 'static> ThreadedRegistration<'static, T> {
     /// Registers `handler` for `request`, an interrupt of `dev`, and hands the registration to
     /// `dev`'s devres list.
-    pub fn new_devres<E>(
+    pub fn new_devres<E: 'static>(
         dev: &Device<Bound>,
         request: IrqRequest<'_>,
         flags: Flags,
@@ -40,12 +55,7 @@ impl<T: ThreadedHandler + Send + 'static> ThreadedRegistration<'static, T> {
     where
         Error: From<E>,
     {
-        let init = move |slot: *mut T| {
-            // SAFETY: `slot` is the pinned slot `pin_init_from_closure` hands over.
-            unsafe { pin_init::raw_try_init(slot, handler) }.map_err(Error::from)
-        };
-        // SAFETY: `init` initialises `slot` exactly when `handler` does, and fails otherwise.
-        let handler = unsafe { pin_init::pin_init_from_closure(init) };
+        let handler = error_init(handler);
         let irq = request.irq();
         // SAFETY: `dev` is bound for the duration of this call. The `'static` borrow is
         // observed only by the registration, which `Devres` drops no later than `dev`'s

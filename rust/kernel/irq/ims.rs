@@ -8,12 +8,22 @@
 //! slot, next to its PCI/MSI-X domain, under the device's interrupt-remapping parent, and
 //! its interrupt chip calls an [`ImsChip`] to touch the slots.
 //!
-//! Vectors are allocated one at a time, at any point after probe, for the device itself or
-//! for a sub-device (a work queue, an mdev), each within a quota the parent driver sets.
-//! Each vector carries a cookie (a PASID, a VM id): the requesting device's default MSI
-//! cookie, copied into the vector's MSI descriptor at allocation, unless the caller names
-//! another. [`ImsChip::unmask`] writes it to the slot, so the device raises the vector only
-//! for work of that cookie.
+//! Lifetimes are types:
+//!
+//! - The domain is device-managed: [`ImsDomain::new`] takes a bound device and tears the
+//!   domain down when that device is unbound, whatever its users still hold.
+//! - Each sub-device that takes vectors (a work queue, an mdev, the device itself) is an
+//!   [`ImsUser`], with its own quota, added by [`ImsDomain::add_user`]. Dropping the handle
+//!   and the user's vectors drops the domain's reference to the sub-device.
+//! - Each vector is an [`ImsVector`], allocated one at a time at any point after probe;
+//!   dropping it frees its slot and touches no other. Its interrupt is requested through the
+//!   vector only, which moves it into an [`ImsIrq`]: a vector whose interrupt is requested
+//!   cannot be freed.
+//!
+//! Each vector carries a cookie (a PASID, a VM id): the user's device's default MSI cookie,
+//! copied into the vector's MSI descriptor at allocation, unless the caller names another.
+//! [`ImsChip::unmask`] writes it to the slot, so the device raises the vector only for work
+//! of that cookie.
 //!
 //! IMS requires interrupt remapping: the driver, not the PCI core, writes the messages, and
 //! only a remapping unit validates them. Without it, [`ImsDomain::new`] fails with
@@ -23,19 +33,26 @@
 //! this module (the `ims_*` functions at the end of this file).
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::{flags::GFP_KERNEL, KBox},
     bindings,
     device::{Bound, Device},
+    devres,
     error::{code::*, Error, Result, VTABLE_DEFAULT_ERROR},
     irq::{
         msi::{self, IrqData, MsiMap, MsiMsg},
-        DevresRegistration, Flags, ThreadedHandler, ThreadedRegistration,
+        Flags, IrqRequest, ThreadedHandler, ThreadedRegistration,
     },
+    new_mutex,
     prelude::*,
+    rbtree::{Entry, RBTree, RBTreeNodeReservation},
     str::CStr,
-    sync::{aref::ARef, LockClassKey, Mutex},
+    sync::{aref::ARef, Arc, ArcBorrow, LockClassKey, Mutex},
 };
-use core::{ffi::c_void, marker::PhantomPinned, pin::Pin};
+use core::{ffi::c_void, pin::Pin};
+
+/// The bus token of IMS domains.
+const IMS_BUS_TOKEN: bindings::irq_domain_bus_token =
+    bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS;
 
 /// The lockdep name and class of [`ImsDomain`]'s state lock.
 ///
@@ -99,7 +116,7 @@ impl ChipFlags {
 /// `Documentation/driver-api/ims.rst` says when the atomic callbacks come without the bus
 /// lock.
 #[vtable]
-pub trait ImsChip: Send + Sync {
+pub trait ImsChip: Send + Sync + 'static {
     /// The chip's flags.
     const FLAGS: ChipFlags = ChipFlags::NONE;
 
@@ -181,50 +198,57 @@ pub const fn slot_ctrl(cookie: u64, masked: bool) -> u32 {
     ctrl
 }
 
-/// A device that may hold vectors of an [`ImsDomain`], and how many.
-struct User {
-    dev: ARef<Device>,
+/// What the domain knows of one of its users.
+struct UserEntry {
     quota: u32,
     used: u32,
 }
+
+/// A type-erased interrupt handler registration, owned by the domain.
+trait ErasedIrq: Send {}
+
+impl<H: ThreadedHandler + Send + 'static> ErasedIrq for ThreadedRegistration<'static, H> {}
 
 /// Allocation state of an [`ImsDomain`].
 ///
 /// # Invariants
 ///
-/// `owner` has one entry per slot: 0 if the slot is free, else 1 + the index in `users` of
-/// the device holding it; each user's `used` is the number of slots it holds.
+/// - `live` is true from the creation of the MSI domain until its removal.
+/// - While `live`, `free` is the number of slots without a vector, and each user's `used` the
+///   number of [`ImsVector`]s it has.
+/// - `users` has one entry per [`User`], keyed by the address of its device.
+/// - `irqs` holds the handler registration of each vector whose interrupt is requested, keyed
+///   by the vector's slot, pinned in its box (never moved out, only dropped); it is empty
+///   unless `live`.
 struct State {
-    users: KVec<User>,
-    owner: KVec<u16>,
+    live: bool,
+    free: u32,
+    users: RBTree<usize, UserEntry>,
+    irqs: RBTree<u32, KBox<dyn ErasedIrq>>,
 }
 
-impl State {
-    fn user(&self, dev: &Device) -> Option<usize> {
-        self.users
-            .iter()
-            .position(|u| core::ptr::eq::<Device>(&*u.dev, dev))
-    }
-}
-
-/// The IMS domain of a device.
+/// The IMS domain of a device: device-managed.
 ///
-/// Created on a device whose MSI parent is an interrupt-remapping domain; removed, with any
-/// vector still allocated, when dropped. It must be dropped before the device's driver is
-/// unbound (the MSI core keeps the domain in the device's devres-managed MSI data).
+/// [`ImsDomain::new`] creates it on a bound device and hands it to the device's devres list:
+/// when the device is unbound, the domain frees the interrupts still requested and the vectors
+/// still allocated, and removes its MSI domain. [`ImsUser`]s, [`ImsVector`]s and [`ImsIrq`]s
+/// that outlive that fail or do nothing. The driver keeps no lifetime rule by hand.
+///
+/// Vectors are allocated through users ([`ImsDomain::add_user`]), one per sub-device, each
+/// with its own quota.
 ///
 /// # Invariants
 ///
-/// - `dev`'s secondary MSI domain is an IMS domain created by [`ImsDomain::new`] whose chip
-///   data points to `self`, from construction until `drop`.
+/// - While `state.live`, `dev`'s secondary MSI domain is an IMS domain made by
+///   [`ImsDomain::new`] whose chip data points to `self`, and `dev` is bound: a [`Teardown`]
+///   on its devres list clears `live` no later than its unbinding.
 /// - `nr_slots` is the domain's size, in `1..=msi::MAX_INDEX + 1`.
 ///
 /// # Examples
 ///
 /// ```
 /// use kernel::device::{Bound, Device};
-/// use kernel::irq::ims::{pasid_cookie, slot_ctrl, ImsChip, ImsDomain};
-/// use kernel::irq::msi::MsiMsg;
+/// use kernel::irq::{self, ims::{ImsChip, ImsDomain}, msi::MsiMsg, ThreadedHandler};
 /// use kernel::prelude::*;
 ///
 /// /// Slots in memory, for illustration; a real chip writes MMIO.
@@ -233,51 +257,51 @@ impl State {
 /// #[vtable]
 /// impl ImsChip for MemChip {
 ///     fn write_msg(&self, _index: u32, _msg: &MsiMsg) {}
-///     fn mask(&self, _index: u32, cookie: u64) {
-///         let _ctrl = slot_ctrl(cookie, true);
-///     }
-///     fn unmask(&self, _index: u32, cookie: u64) {
-///         let _ctrl = slot_ctrl(cookie, false);
-///     }
+///     fn mask(&self, _index: u32, _cookie: u64) {}
+///     fn unmask(&self, _index: u32, _cookie: u64) {}
 ///     fn shutdown(&self, _index: u32) {}
+/// }
+///
+/// struct Handler;
+///
+/// impl ThreadedHandler for Handler {
+///     fn handle_threaded(&self) -> irq::IrqReturn {
+///         irq::IrqReturn::Handled
+///     }
 /// }
 ///
 /// # #[allow(dead_code)]
 /// fn probe_tail(dev: &Device<Bound>, wq: &Device) -> Result {
 ///     let ims = ImsDomain::new(dev, c"IMS", MemChip, 2048)?;
-///     ims.set_quota(wq, 8)?;
-///     let map = ims.alloc(wq, None, Some(pasid_cookie(5)))?;
-///     ims.free(wq, map.index)?;
+///     let user = ims.add_user(wq, 8)?;
+///     let vector = user.alloc(None, None)?;
+///     let irq = vector.request_threaded_irq(irq::Flags::ONESHOT, c"wq", Handler)?;
+///     // Freeing the interrupt gives the vector back; dropping it frees the slot.
+///     let vector = irq.free_irq();
+///     drop(vector);
 ///     Ok(())
 /// }
 /// ```
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub struct ImsDomain<T: ImsChip> {
     chip: T,
     dev: ARef<Device>,
     nr_slots: u32,
     #[pin]
     state: Mutex<State>,
-    #[pin]
-    _pin: PhantomPinned,
 }
 
 impl<T: ImsChip> ImsDomain<T> {
     /// Creates the IMS domain of `dev` with `nr_slots` slots stored by `chip`.
     ///
     /// `name` names the interrupt chip (`/proc/interrupts` shows it with the parent's prefix
-    /// and the device name). The device itself may hold up to `nr_slots` vectors; other
-    /// devices need a quota ([`ImsDomain::set_quota`]).
+    /// and the device name). The domain lives until `dev` is unbound; the returned reference
+    /// and every user and vector keep its memory alive after that, not its MSI domain.
     ///
     /// Fails with `EOPNOTSUPP` if the device's MSI parent cannot serve IMS (no interrupt
     /// remapping), `EINVAL` for a slot count of 0 or above 65536, `EEXIST` if the device
     /// already has an IMS domain.
-    pub fn new(
-        dev: &Device<Bound>,
-        name: &CStr,
-        chip: T,
-        nr_slots: u32,
-    ) -> Result<Pin<KBox<Self>>> {
+    pub fn new(dev: &Device<Bound>, name: &CStr, chip: T, nr_slots: u32) -> Result<Arc<Self>> {
         if nr_slots == 0 || nr_slots > msi::MAX_INDEX + 1 {
             return Err(EINVAL);
         }
@@ -286,34 +310,30 @@ impl<T: ImsChip> ImsDomain<T> {
             "an ImsChip implements both bus_lock and bus_sync_unlock, or neither"
         );
         check_parent(dev)?;
-        if raw::has_ims_domain(dev) {
+        if msi::secondary::exists(dev, IMS_BUS_TOKEN) {
             return Err(EEXIST);
         }
 
-        let mut owner = KVec::new();
-        // CAST: `nr_slots` is at most 65536 (checked above).
-        owner.extend_with(nr_slots as usize, 0u16, GFP_KERNEL)?;
-        let mut users = KVec::new();
-        users.push(
-            User {
-                dev: dev.into(),
-                quota: nr_slots,
-                used: 0,
-            },
-            GFP_KERNEL,
-        )?;
-
-        let this = KBox::pin_init(
+        let state = State {
+            live: false,
+            free: nr_slots,
+            users: RBTree::new(),
+            irqs: RBTree::new(),
+        };
+        let this = Arc::pin_init(
             pin_init!(Self {
                 chip,
                 dev: dev.into(),
                 nr_slots,
-                state <- Mutex::new(State { users, owner }, STATE_CLASS.0, STATE_CLASS.1),
-                _pin: PhantomPinned,
+                state <- Mutex::new(state, STATE_CLASS.0, STATE_CLASS.1),
             }),
             GFP_KERNEL,
         )?;
         this.create_irq_domain(name)?;
+        // INVARIANT: the MSI domain exists; the `Teardown` registered next removes it at the
+        // latest when `dev` is unbound, or right away if it cannot be registered.
+        this.state.lock().live = true;
+        devres::register(dev, Teardown(this.clone()), GFP_KERNEL)?;
         Ok(this)
     }
 
@@ -332,7 +352,7 @@ impl<T: ImsChip> ImsDomain<T> {
         };
 
     /// Creates the MSI device domain whose chip calls back into `self`.
-    fn create_irq_domain(self: &Pin<KBox<Self>>, name: &CStr) -> Result {
+    fn create_irq_domain(self: &Arc<Self>, name: &CStr) -> Result {
         // SAFETY: `msi_domain_template` is plain data (pointers, callbacks, integers) for
         // which all-zero bytes are valid: no callback, no flag.
         let mut tmpl: bindings::msi_domain_template = unsafe { core::mem::zeroed() };
@@ -347,138 +367,115 @@ impl<T: ImsChip> ImsDomain<T> {
         }
         tmpl.chip.flags = self.chip.flags().irqchip_flags();
         tmpl.ops.set_desc = Some(set_desc_callback);
-        tmpl.info.bus_token = bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS;
+        tmpl.info.bus_token = IMS_BUS_TOKEN;
         tmpl.info.flags = bindings::MSI_FLAG_USE_DEF_DOM_OPS
             | bindings::MSI_FLAG_USE_DEF_CHIP_OPS
             | bindings::MSI_FLAG_ALLOC_SIMPLE_MSI_DESCS
             | bindings::MSI_FLAG_FREE_MSI_DESCS;
 
-        let chip_data: *const Self = &**self;
-        // SAFETY: `chip_data` points to `self`, which is pinned and outlives the domain: `drop`
-        // removes the domain before `self` is freed; the callbacks of `tmpl` expect it.
-        if unsafe { raw::create(&self.dev, &tmpl, self.nr_slots, chip_data.cast_mut().cast()) } {
-            Ok(())
-        } else {
-            Err(ENOMEM)
+        let chip_data = core::ptr::from_ref::<Self>(self);
+        // SAFETY: `chip_data` points to `self`, which the `Arc` pins, and which outlives the
+        // MSI domain: `teardown` removes the domain, and the `Teardown` that calls it holds a
+        // reference. The callbacks of `tmpl` expect it.
+        unsafe {
+            msi::secondary::create(&self.dev, &tmpl, self.nr_slots, chip_data.cast_mut().cast())
         }
     }
 
-    /// Lets `subdev` hold up to `quota` vectors of this domain.
-    ///
-    /// Fails with `EBUSY` if `subdev` already holds more than `quota`.
-    pub fn set_quota(&self, subdev: &Device, quota: u32) -> Result {
+    /// Frees the interrupts still requested and the vectors still allocated, and removes the
+    /// MSI domain. Runs when the device is unbound (or when [`ImsDomain::new`] fails after
+    /// creating the MSI domain).
+    fn teardown(&self) {
         let mut state = self.state.lock();
-        match state.user(subdev) {
-            Some(i) if state.users[i].used > quota => Err(EBUSY),
-            Some(i) => {
-                state.users[i].quota = quota;
-                Ok(())
+        if !state.live {
+            return;
+        }
+        // Interrupts first, under the lock, so that no request races with the removal: each
+        // registration's drop frees its interrupt and waits for its handler.
+        drop(core::mem::take(&mut state.irqs));
+        // SAFETY: The domain is live, so `dev`'s secondary domain is ours (type invariant),
+        // and none of its interrupts is requested any more.
+        unsafe { msi::secondary::remove(&self.dev) };
+        // INVARIANT: the MSI domain is gone.
+        state.live = false;
+    }
+
+    /// Adds `subdev` as a user of this domain: it may hold up to `quota` vectors.
+    ///
+    /// The user lives while the returned handle or one of its vectors does; then the domain
+    /// forgets it and drops its reference to `subdev`. Finding a user costs O(log n) in the
+    /// number of users.
+    ///
+    /// Fails with `EEXIST` if `subdev` is a user already, `ENODEV` once the device is
+    /// unbound.
+    pub fn add_user(self: &Arc<Self>, subdev: &Device, quota: u32) -> Result<ImsUser<T>> {
+        let key = user_key(subdev);
+        let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        {
+            let mut state = self.state.lock();
+            if !state.live {
+                return Err(ENODEV);
             }
-            None if state.users.len() >= usize::from(u16::MAX) => Err(ENOSPC),
-            None => {
-                let user = User {
-                    dev: subdev.into(),
-                    quota,
-                    used: 0,
-                };
-                state.users.push(user, GFP_KERNEL)?;
-                Ok(())
+            match state.users.entry(key) {
+                Entry::Occupied(_) => return Err(EEXIST),
+                Entry::Vacant(v) => {
+                    v.insert(UserEntry { quota, used: 0 }, reservation);
+                }
+            }
+        }
+        // INVARIANT: the entry just inserted is this user's; it removes it when dropped.
+        let user = User {
+            domain: self.clone(),
+            dev: subdev.into(),
+        };
+        match Arc::new(user, GFP_KERNEL) {
+            Ok(user) => Ok(ImsUser(user)),
+            Err(e) => {
+                // The `User` was dropped with the failed allocation, and its entry with it.
+                Err(e.into())
             }
         }
     }
 
-    /// Returns the number of vectors `subdev` holds.
-    pub fn count(&self, subdev: &Device) -> u32 {
+    /// The number of slots without a vector: all of them once the device is unbound.
+    pub fn free_slots(&self) -> u32 {
         let state = self.state.lock();
-        state.user(subdev).map_or(0, |i| state.users[i].used)
+        if state.live {
+            state.free
+        } else {
+            self.nr_slots
+        }
     }
 
-    /// Allocates one vector for `subdev`, at slot `index` or at any free slot.
-    ///
-    /// The vector's cookie is `cookie` if given, else `subdev`'s default MSI cookie as it is
-    /// now. Vectors already allocated are not touched.
-    ///
-    /// Fails with `ENOSPC` when `subdev` is at its quota or no slot is free, `EBUSY` if slot
-    /// `index` is taken, `EINVAL` if `index` is out of range.
-    pub fn alloc(
-        &self,
-        subdev: &Device,
-        index: Option<u32>,
-        cookie: Option<u64>,
-    ) -> Result<MsiMap> {
+    /// The number of slots.
+    pub fn nr_slots(&self) -> u32 {
+        self.nr_slots
+    }
+
+    /// The chip.
+    pub fn chip(&self) -> &T {
+        &self.chip
+    }
+
+    /// The device the domain belongs to.
+    pub fn device(&self) -> &Device {
+        &self.dev
+    }
+
+    /// Frees the vector `vector`, about to be dropped: its slot, if the domain is live, and
+    /// its place in its user's quota.
+    fn free_vector(&self, vector: &ImsVector<T>) {
         let mut state = self.state.lock();
-        // The caller's own mistakes (a bad or taken index) are reported before the quota.
-        if let Some(i) = index {
-            // CAST: `u32` to `usize` is lossless on every supported architecture.
-            match state.owner.get(i as usize) {
-                None => return Err(EINVAL),
-                Some(0) => {}
-                Some(_) => return Err(EBUSY),
-            }
+        if state.live {
+            // SAFETY: The domain is live, so the secondary domain of `dev` is ours; slot
+            // `vector.index` holds the vector (type invariant of `ImsVector`), whose interrupt
+            // is not requested: only an `ImsIrq`, which owns the vector, requests it.
+            unsafe { msi::secondary::free(&self.dev, vector.index) };
+            state.free += 1;
         }
-        let user = state.user(subdev).ok_or(ENOSPC)?;
-        if state.users[user].used >= state.users[user].quota {
-            return Err(ENOSPC);
+        if let Some(u) = state.users.get_mut(&user_key(&vector.user.dev)) {
+            u.used -= 1;
         }
-
-        let cookie = cookie.unwrap_or_else(|| msi::default_cookie(subdev));
-        let map = raw::alloc_irq_at(&self.dev, index.unwrap_or(msi::ANY_INDEX), cookie);
-        let map = MsiMap::from_raw(map)?;
-        // INVARIANT: the slot is recorded as held by `user`, whose count goes up by one.
-        // CAST: `user` is below `u16::MAX` (checked when it was added); the slot is below
-        // `nr_slots`.
-        state.owner[map.index as usize] = user as u16 + 1;
-        state.users[user].used += 1;
-        Ok(map)
-    }
-
-    /// Requests the interrupt of `map`, a vector of this domain, for a threaded `handler`.
-    ///
-    /// The registration belongs to the device's devres list as well as to the caller: the
-    /// handler is removed when the returned value is dropped, or when the device is unbound.
-    /// Drop it before freeing the vector ([`Self::free`]).
-    ///
-    /// Fails with `EINVAL` if `map` is not a vector of this domain.
-    pub fn request_threaded_irq<H: ThreadedHandler + Send + 'static, E>(
-        &self,
-        map: &MsiMap,
-        flags: Flags,
-        name: &'static CStr,
-        handler: impl PinInit<H, E> + 'static,
-    ) -> Result<DevresRegistration<H>>
-    where
-        Error: From<E>,
-    {
-        if raw::virq(&self.dev, map.index) != map.virq {
-            return Err(EINVAL);
-        }
-        // SAFETY: An `ImsDomain` is created on a bound device and dropped before the device is
-        // unbound (the domain's contract), and the reference does not outlive `self`.
-        let dev = unsafe { self.dev.as_bound() };
-        // SAFETY: `map.virq` is an interrupt of the IMS domain of `dev` (checked above).
-        let request = unsafe { crate::irq::IrqRequest::new(dev, map.virq) };
-        ThreadedRegistration::new_devres(dev, request, flags, name, handler)
-    }
-
-    /// Frees the vector in slot `index`, which `subdev` holds. Other vectors are not touched.
-    ///
-    /// Its interrupt must have been freed (`free_irq()`) first. Fails with `EINVAL` if
-    /// `subdev` does not hold slot `index`.
-    pub fn free(&self, subdev: &Device, index: u32) -> Result {
-        let mut state = self.state.lock();
-        let user = state.user(subdev).ok_or(EINVAL)?;
-        // CAST: lossless, see `alloc`.
-        match state.owner.get(index as usize) {
-            Some(&o) if usize::from(o) == user + 1 => {}
-            _ => return Err(EINVAL),
-        }
-        // SAFETY: The secondary domain of `self.dev` is ours; slot `index` holds an allocated
-        // vector (checked above).
-        unsafe { raw::free_irq(&self.dev, index) };
-        // INVARIANT: the slot is free again and its holder's count goes down by one.
-        state.owner[index as usize] = 0;
-        state.users[user].used -= 1;
-        Ok(())
     }
 
     /// Recovers the domain and the interrupt from a chip callback's `irq_data`.
@@ -557,129 +554,266 @@ impl<T: ImsChip> ImsDomain<T> {
     }
 }
 
-#[pinned_drop]
-impl<T: ImsChip> PinnedDrop for ImsDomain<T> {
-    fn drop(self: Pin<&mut Self>) {
-        // SAFETY: The secondary domain of `self.dev` is ours (type invariant).
-        unsafe { raw::remove(&self.dev) };
+/// Tears an [`ImsDomain`] down when dropped: at the latest when its device is unbound.
+///
+/// It sits on the device's devres list, registered before any interrupt of the domain is
+/// requested, so the driver core drops it after everything registered later.
+struct Teardown<T: ImsChip>(Arc<ImsDomain<T>>);
+
+impl<T: ImsChip> Drop for Teardown<T> {
+    fn drop(&mut self) {
+        self.0.teardown();
     }
 }
 
-/// The calls into the C MSI core.
+/// The key of a user in its domain's `users`: the address of its device, which the user holds
+/// a reference to, so that no other device has it meanwhile.
+fn user_key(dev: &Device) -> usize {
+    dev.as_raw() as usize
+}
+
+/// A user of an [`ImsDomain`], shared by its handle and its vectors.
 ///
-/// They are kept out of the generic [`ImsDomain`], so that they are compiled once, into the
-/// kernel crate: the MSI core does not export these functions to modules, and a driver module
-/// instantiating `ImsDomain<T>` reaches them through the kernel crate instead.
-mod raw {
-    use super::*;
+/// # Invariants
+///
+/// `domain`'s `users` has an entry for `dev` for as long as `self` exists, and it is this
+/// user's.
+struct User<T: ImsChip> {
+    domain: Arc<ImsDomain<T>>,
+    dev: ARef<Device>,
+}
 
-    /// Returns whether `dev` has an IMS domain.
-    #[inline(never)]
-    pub(super) fn has_ims_domain(dev: &Device) -> bool {
-        // SAFETY: `dev` is valid. `msi_match_device_irq_domain()` takes the lock in the
-        // device's MSI data, so it is only called once that data exists (a device that never
-        // had an MSI domain has none, and then no IMS domain either).
-        unsafe {
-            !(*dev.as_raw()).msi.data.is_null()
-                && bindings::msi_match_device_irq_domain(
-                    dev.as_raw(),
-                    msi::SECONDARY_DOMAIN,
-                    bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS,
-                )
+impl<T: ImsChip> Drop for User<T> {
+    fn drop(&mut self) {
+        self.domain.state.lock().users.remove(&user_key(&self.dev));
+    }
+}
+
+/// A sub-device (a work queue, an mdev) that holds vectors of an [`ImsDomain`], within its
+/// quota: the handle [`ImsDomain::add_user`] returns.
+///
+/// The domain forgets the user, and drops its reference to the sub-device, when the handle
+/// and every vector allocated through it are dropped.
+pub struct ImsUser<T: ImsChip>(Arc<User<T>>);
+
+impl<T: ImsChip> ImsUser<T> {
+    /// The sub-device.
+    pub fn device(&self) -> &Device {
+        &self.0.dev
+    }
+
+    /// The domain.
+    pub fn domain(&self) -> &Arc<ImsDomain<T>> {
+        &self.0.domain
+    }
+
+    /// Runs `f` on the domain's entry for this user.
+    fn with_entry<R>(&self, f: impl FnOnce(&mut UserEntry) -> R) -> R {
+        let mut state = self.0.domain.state.lock();
+        match state.users.get_mut(&user_key(&self.0.dev)) {
+            Some(entry) => f(entry),
+            // The entry exists while the user does (type invariant of `User`).
+            None => f(&mut UserEntry { quota: 0, used: 0 }),
         }
     }
 
-    /// Creates the secondary MSI domain of `dev` from `tmpl` with `nr_slots` slots.
+    /// Lets the user hold up to `quota` vectors. Fails with `EBUSY` if it holds more already.
+    pub fn set_quota(&self, quota: u32) -> Result {
+        self.with_entry(|u| {
+            if u.used > quota {
+                return Err(EBUSY);
+            }
+            u.quota = quota;
+            Ok(())
+        })
+    }
+
+    /// The number of vectors the user may hold.
+    pub fn quota(&self) -> u32 {
+        self.with_entry(|u| u.quota)
+    }
+
+    /// The number of vectors the user holds.
+    pub fn count(&self) -> u32 {
+        self.with_entry(|u| u.used)
+    }
+
+    /// Allocates one vector, at slot `index` or at any free slot.
     ///
-    /// # Safety
+    /// The vector's cookie is `cookie` if given, else the default MSI cookie of the user's
+    /// device ([`msi::default_cookie`]) as it is now. Vectors already allocated are not
+    /// touched.
     ///
-    /// `chip_data` must be what the callbacks of `tmpl` expect, valid until [`remove`].
-    #[inline(never)]
-    pub(super) unsafe fn create(
-        dev: &Device,
-        tmpl: &bindings::msi_domain_template,
-        nr_slots: u32,
-        chip_data: *mut c_void,
-    ) -> bool {
-        // SAFETY:
-        // - `dev` is a valid device with an MSI parent domain (checked by the caller),
-        // - the template is copied by the callee; the chip name only has to live until the
-        //   call returns (it is copied into the domain's name storage),
-        // - `chip_data` is valid for the domain's lifetime (function safety requirement).
-        unsafe {
-            bindings::msi_create_device_irq_domain(
-                dev.as_raw(),
-                msi::SECONDARY_DOMAIN,
-                tmpl,
-                nr_slots,
-                core::ptr::null_mut(),
-                chip_data,
-            )
+    /// Fails with `EINVAL` if `index` is beyond the domain, `ENOSPC` when the user is at its
+    /// quota or no slot is free, `EBUSY` if slot `index` is taken, `ENODEV` once the domain's
+    /// device is unbound.
+    pub fn alloc(&self, index: Option<u32>, cookie: Option<u64>) -> Result<ImsVector<T>> {
+        let domain = &self.0.domain;
+        let key = user_key(&self.0.dev);
+        let mut state = domain.state.lock();
+        if !state.live {
+            return Err(ENODEV);
+        }
+        if index.is_some_and(|i| i >= domain.nr_slots) {
+            return Err(EINVAL);
+        }
+        match state.users.get(&key) {
+            Some(u) if u.used < u.quota => {}
+            _ => return Err(ENOSPC),
+        }
+        let cookie = cookie.unwrap_or_else(|| msi::default_cookie(&self.0.dev));
+        let map = msi::secondary::alloc_at(&domain.dev, index, cookie)?;
+        // INVARIANT: the slot holds the new vector, counted in the user's `used` and out of
+        // `free`.
+        if let Some(u) = state.users.get_mut(&key) {
+            u.used += 1;
+        }
+        state.free -= 1;
+        Ok(ImsVector {
+            user: self.0.clone(),
+            index: map.index,
+            virq: map.virq,
+            cookie,
+        })
+    }
+}
+
+/// One vector of an [`ImsDomain`], allocated by an [`ImsUser`]. Dropping it frees its slot
+/// and its place in the user's quota; no other vector is touched.
+///
+/// Its interrupt can be requested only by [`ImsVector::request_threaded_irq`], which takes the
+/// vector into the returned [`ImsIrq`]: a vector whose interrupt is requested cannot be freed.
+///
+/// # Invariants
+///
+/// While the domain is live, slot `index` holds this vector, whose interrupt is `virq` and
+/// whose MSI descriptor carries `cookie`; no one else frees it.
+pub struct ImsVector<T: ImsChip> {
+    user: Arc<User<T>>,
+    index: u32,
+    virq: u32,
+    cookie: u64,
+}
+
+impl<T: ImsChip> ImsVector<T> {
+    /// The slot.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The Linux interrupt number.
+    pub fn virq(&self) -> u32 {
+        self.virq
+    }
+
+    /// The cookie the vector's MSI descriptor carries, which the chip's
+    /// [`ImsChip::unmask`] receives.
+    pub fn cookie(&self) -> u64 {
+        self.cookie
+    }
+
+    /// The device of the user that holds the vector.
+    pub fn device(&self) -> &Device {
+        &self.user.dev
+    }
+
+    /// The slot and interrupt number.
+    pub fn map(&self) -> MsiMap {
+        MsiMap {
+            index: self.index,
+            virq: self.virq,
         }
     }
 
-    /// Returns the interrupt number of the vector at `index` of the IMS domain of `dev`, 0 if
-    /// there is none.
-    #[inline(never)]
-    pub(super) fn virq(dev: &Device, index: u32) -> u32 {
-        // SAFETY: `dev` is valid; the callee looks the index up under the device's MSI lock.
-        unsafe { bindings::msi_domain_get_virq(dev.as_raw(), msi::SECONDARY_DOMAIN, index) }
+    /// Requests the vector's interrupt for a threaded `handler`, and returns the vector with
+    /// its interrupt requested.
+    ///
+    /// The domain owns the registration: it is freed when the returned [`ImsIrq`] is dropped
+    /// or freed ([`ImsIrq::free_irq`]), or when the device is unbound, whichever comes first.
+    /// On failure the vector is freed. Fails with `ENODEV` once the device is unbound.
+    pub fn request_threaded_irq<H: ThreadedHandler + Send + 'static, E: 'static>(
+        self,
+        flags: Flags,
+        name: &'static CStr,
+        handler: impl PinInit<H, E> + 'static,
+    ) -> Result<ImsIrq<T>>
+    where
+        Error: From<E>,
+    {
+        let handler = super::devres::error_init(handler);
+        let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let domain = self.user.domain.clone();
+        let mut state = domain.state.lock();
+        if !state.live {
+            return Err(ENODEV);
+        }
+        // SAFETY: The domain is live, so its device is bound, and stays bound while the lock
+        // is held: the `Teardown` that runs at its unbinding takes the lock first (type
+        // invariant of `ImsDomain`).
+        let dev: &Device<Bound> = unsafe { domain.dev.as_bound() };
+        // SAFETY: The `'static` borrow is observed only by the registration below, which the
+        // domain owns and drops before its `Teardown` returns, so no later than the unbinding.
+        let dev: &'static Device<Bound> = unsafe { &*core::ptr::from_ref(dev) };
+        // SAFETY: `self.virq` is the interrupt of a vector of `dev`'s IMS domain (type
+        // invariant).
+        let request = unsafe { IrqRequest::new(dev, self.virq) };
+        // SAFETY: The registration goes into `state.irqs`, whose entries are dropped, never
+        // forgotten.
+        let reg = unsafe { ThreadedRegistration::new(request, flags, name, handler) };
+        let reg = KBox::pin_init::<Error>(reg, GFP_KERNEL)?;
+        // SAFETY: The registration is never moved out of its box: `irqs` only ever drops it.
+        let reg: KBox<ThreadedRegistration<'static, H>> = unsafe { Pin::into_inner_unchecked(reg) };
+        state.irqs.insert(reservation.into_node(self.index, reg));
+        drop(state);
+        Ok(ImsIrq { vector: self })
+    }
+}
+
+impl<T: ImsChip> Drop for ImsVector<T> {
+    fn drop(&mut self) {
+        self.user.domain.free_vector(self);
+    }
+}
+
+/// A vector of an [`ImsDomain`] whose interrupt is requested.
+///
+/// Dropping it frees the interrupt, then the vector. [`ImsIrq::free_irq`] frees the interrupt
+/// only and gives the vector back.
+///
+/// # Invariants
+///
+/// While the domain is live, its `irqs` holds the registration of `vector`'s interrupt.
+pub struct ImsIrq<T: ImsChip> {
+    vector: ImsVector<T>,
+}
+
+impl<T: ImsChip> ImsIrq<T> {
+    /// The vector.
+    pub fn vector(&self) -> &ImsVector<T> {
+        &self.vector
     }
 
-    /// Allocates the vector at `index` (or any) of the IMS domain of `dev` with `cookie`.
-    #[inline(never)]
-    pub(super) fn alloc_irq_at(dev: &Device, index: u32, cookie: u64) -> bindings::msi_map {
-        let mut icookie = bindings::msi_instance_cookie { value: cookie };
-        // SAFETY: `dev` is valid; an IMS domain, if it has one, is in its secondary slot, and
-        // the callee fails cleanly without one. It copies the cookie into the new MSI
-        // descriptor.
-        unsafe {
-            bindings::msi_domain_alloc_irq_at(
-                dev.as_raw(),
-                msi::SECONDARY_DOMAIN,
-                index,
-                core::ptr::null(),
-                &mut icookie,
-            )
-        }
+    /// Frees the interrupt (waiting for its handler to finish), and returns the vector.
+    pub fn free_irq(self) -> ImsVector<T> {
+        let this = core::mem::ManuallyDrop::new(self);
+        this.release();
+        // SAFETY: `this` is never used or dropped again: the vector is moved out once.
+        unsafe { core::ptr::read(&this.vector) }
     }
 
-    /// Frees the vector at `index` of the IMS domain of `dev`.
-    ///
-    /// # Safety
-    ///
-    /// The secondary domain of `dev` is an IMS domain, and `index` holds a vector whose
-    /// interrupt is not requested.
-    #[inline(never)]
-    pub(super) unsafe fn free_irq(dev: &Device, index: u32) {
-        // SAFETY: Guaranteed by the function safety requirement.
-        unsafe {
-            bindings::msi_domain_free_irqs_range(dev.as_raw(), msi::SECONDARY_DOMAIN, index, index)
-        };
+    /// Drops the registration of the interrupt, if the domain still holds it.
+    fn release(&self) {
+        let domain = &self.vector.user.domain;
+        let mut state = domain.state.lock();
+        // Under the lock, so that the domain is not torn down meanwhile. Freeing the interrupt
+        // waits for its handler, which does not take the lock.
+        drop(state.irqs.remove(&self.vector.index));
     }
+}
 
-    /// Frees every vector of the IMS domain of `dev` and removes the domain.
-    ///
-    /// # Safety
-    ///
-    /// The secondary domain of `dev` is an IMS domain nobody uses any more.
-    #[inline(never)]
-    pub(super) unsafe fn remove(dev: &Device) {
-        let dev = dev.as_raw();
-        // SAFETY: `dev` is valid (the caller holds a reference). Its MSI data is gone only if
-        // the device's devres were released while the domain still existed, which
-        // `ImsDomain`'s contract forbids; then the domain went with it and there is nothing
-        // left to remove.
-        if unsafe { (*dev).msi.data }.is_null() {
-            pr_warn!("ims: domain dropped after its device's MSI data was released\n");
-            return;
-        }
-        // SAFETY: The secondary domain of `dev` is an IMS domain (function safety
-        // requirement). Its vectors are freed first: removing a domain does not free them.
-        unsafe {
-            bindings::msi_domain_free_irqs_all(dev, msi::SECONDARY_DOMAIN);
-            bindings::msi_remove_device_irq_domain(dev, msi::SECONDARY_DOMAIN);
-        }
+impl<T: ImsChip> Drop for ImsIrq<T> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -728,7 +862,8 @@ unsafe extern "C" fn set_desc_callback(
 /// # Invariants
 ///
 /// `ops` points to a valid `struct ims_chip_ops` whose callbacks, called with `priv_`, may
-/// run in any context for the life of the domain (the contract of `ims_domain_create()`).
+/// run in any context for the life of the domain (the contract of
+/// `devm_ims_domain_create()`).
 struct CChip {
     ops: *const bindings::ims_chip_ops,
     priv_: *mut c_void,
@@ -747,7 +882,7 @@ impl ImsChip for CChip {
     }
 
     fn uses_bus_lock(&self) -> bool {
-        // SAFETY: `ops` is valid (type invariant); `ims_domain_create()` checked that both bus
+        // SAFETY: `ops` is valid (type invariant); `devm_ims_domain_create()` checked that both bus
         // callbacks are set or neither is.
         unsafe { (*self.ops).bus_lock.is_some() }
     }
@@ -805,38 +940,91 @@ impl ImsChip for CChip {
 
 type CDomain = ImsDomain<CChip>;
 
-/// Returns the domain behind a C handle, or `EINVAL` for a NULL or `ERR_PTR()` handle (a
-/// C caller may pass on what a failed `ims_domain_create()` returned), and the device behind
-/// `subdev`, or `EINVAL` for NULL.
+/// Drops the C API's reference to a domain when the device is unbound.
+///
+/// # Invariants
+///
+/// `0` came from [`Arc::into_raw`] of an `Arc<CDomain>`, whose reference this value owns.
+struct CDomainRef(usize);
+
+impl Drop for CDomainRef {
+    fn drop(&mut self) {
+        // SAFETY: The pointer came from `Arc::into_raw` and its reference is ours (type
+        // invariant).
+        drop(unsafe { Arc::from_raw(self.0 as *const CDomain) });
+    }
+}
+
+/// A user of the C API (`struct ims_user`): the user and the vectors C allocated through it.
+#[pin_data]
+struct CUser {
+    user: ImsUser<CChip>,
+    #[pin]
+    vectors: Mutex<RBTree<u32, ImsVector<CChip>>>,
+}
+
+impl CUser {
+    /// Drops `vector`, unless C still has its interrupt requested: then it is leaked, with a
+    /// warning, rather than freed under a live handler.
+    fn drop_vector(vector: ImsVector<CChip>) {
+        // SAFETY: `irq_has_action()` takes any interrupt number.
+        if unsafe { bindings::irq_has_action(vector.virq()) } {
+            pr_warn!(
+                "ims: slot {} (irq {}) freed with its interrupt requested: leaked\n",
+                vector.index(),
+                vector.virq()
+            );
+            core::mem::forget(vector);
+            return;
+        }
+        drop(vector);
+    }
+}
+
+/// Returns the domain behind a C handle, or `EINVAL` for a NULL or `ERR_PTR()` handle (a C
+/// caller may pass on what a failed `devm_ims_domain_create()` returned).
 ///
 /// # Safety
 ///
-/// `ims` must be NULL, an `ERR_PTR()`, or a pointer returned by `ims_domain_create()` and
-/// not yet removed; `subdev` must be NULL or a valid device.
-unsafe fn c_args<'a>(
-    ims: *mut bindings::ims_domain,
-    subdev: *mut bindings::device,
-) -> Result<(&'a CDomain, &'a Device)> {
+/// `ims` must be NULL, an `ERR_PTR()`, or a pointer returned by `devm_ims_domain_create()`
+/// whose device is still bound.
+unsafe fn c_domain<'a>(ims: *mut bindings::ims_domain) -> Result<ArcBorrow<'a, CDomain>> {
     // SAFETY: `IS_ERR()` only looks at the pointer's value.
-    if ims.is_null() || subdev.is_null() || unsafe { bindings::IS_ERR(ims.cast()) } {
+    if ims.is_null() || unsafe { bindings::IS_ERR(ims.cast()) } {
+        return Err(EINVAL);
+    }
+    // SAFETY: By the function's contract the pointer came from `Arc::into_raw` and its
+    // `CDomainRef` has not been dropped (the device is bound).
+    Ok(unsafe { ArcBorrow::from_raw(ims.cast::<CDomain>()) })
+}
+
+/// Returns the user behind a C handle, or `EINVAL` for a NULL or `ERR_PTR()` handle.
+///
+/// # Safety
+///
+/// `user` must be NULL, an `ERR_PTR()`, or a pointer returned by `ims_user_add()` and not
+/// removed yet.
+unsafe fn c_user<'a>(user: *mut bindings::ims_user) -> Result<&'a CUser> {
+    // SAFETY: `IS_ERR()` only looks at the pointer's value.
+    if user.is_null() || unsafe { bindings::IS_ERR(user.cast()) } {
         return Err(EINVAL);
     }
     // SAFETY: By the function's contract the pointer came from `KBox::into_raw` of a pinned
-    // `CDomain` that is still alive, and `subdev` is a valid device.
-    Ok(unsafe { (&*ims.cast::<CDomain>(), Device::from_raw(subdev)) })
+    // `CUser` that is still alive.
+    Ok(unsafe { &*user.cast::<CUser>() })
 }
 
-/// C API: creates the IMS domain of `dev` (see `include/linux/ims.h`).
+/// C API: creates the device-managed IMS domain of `dev` (see `include/linux/ims.h`).
 ///
 /// Returns the domain or an `ERR_PTR()`.
 ///
 /// # Safety
 ///
-/// `dev` must be a valid device, bound to the caller's driver until `ims_domain_remove()`,
+/// `dev` must be a valid device, bound to the caller's driver for the duration of the call,
 /// `name` a valid C string, and `ops`/`priv_` must satisfy the contract of
-/// `struct ims_chip_ops` until `ims_domain_remove()`.
+/// `struct ims_chip_ops` until `dev` is unbound.
 #[no_mangle]
-pub unsafe extern "C" fn ims_domain_create(
+pub unsafe extern "C" fn devm_ims_domain_create(
     dev: *mut bindings::device,
     name: *const crate::ffi::c_char,
     ops: *const bindings::ims_chip_ops,
@@ -846,7 +1034,7 @@ pub unsafe extern "C" fn ims_domain_create(
     if dev.is_null() || name.is_null() || ops.is_null() {
         return EINVAL.to_ptr();
     }
-    // SAFETY: `dev` is a valid device, bound until the domain is removed (the caller's
+    // SAFETY: `dev` is a valid device, bound for the duration of the call (the caller's
     // contract).
     let dev = unsafe { Device::<crate::device::Normal>::from_raw(dev).as_bound() };
     // SAFETY: `name` is a valid C string (the caller's contract).
@@ -860,75 +1048,136 @@ pub unsafe extern "C" fn ims_domain_create(
     }
     // INVARIANT: `ops` and `priv_` satisfy the C API contract (the caller's contract).
     let chip = CChip { ops, priv_ };
-    match CDomain::new(dev, name, chip, nr_slots) {
-        // SAFETY: The domain is never moved out of the box: C only holds the pointer and
-        // gives it back to `ims_domain_remove()`, which rebuilds the pinned box.
-        Ok(d) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(d) }).cast(),
+    let domain = match CDomain::new(dev, name, chip, nr_slots) {
+        Ok(d) => d,
+        Err(e) => return e.to_ptr(),
+    };
+    let ptr = Arc::into_raw(domain);
+    // INVARIANT: `ptr` came from `Arc::into_raw`; the `CDomainRef` owns its reference. If the
+    // registration fails, it is dropped, and the domain with it.
+    match devres::register(dev, CDomainRef(ptr as usize), GFP_KERNEL) {
+        Ok(()) => ptr.cast_mut().cast(),
         Err(e) => e.to_ptr(),
     }
 }
 
-/// C API: removes an IMS domain and frees its remaining vectors.
+/// C API: the number of free slots of a domain; 0 for a NULL or `ERR_PTR()` domain.
 ///
 /// # Safety
 ///
-/// `ims` must come from `ims_domain_create()` and not be used afterwards.
+/// `ims` must be NULL, an `ERR_PTR()` or a domain from `devm_ims_domain_create()` whose
+/// device is bound.
 #[no_mangle]
-pub unsafe extern "C" fn ims_domain_remove(ims: *mut bindings::ims_domain) {
-    // SAFETY: `IS_ERR_OR_NULL` values are not domains; a C caller may pass them on error paths.
-    if ims.is_null() || unsafe { bindings::IS_ERR(ims.cast()) } {
-        return;
-    }
-    // SAFETY: The pointer came from `KBox::into_raw` of a pinned box (the caller's contract).
-    drop(unsafe { Pin::new_unchecked(KBox::from_raw(ims.cast::<CDomain>())) });
+pub unsafe extern "C" fn ims_domain_free_slots(ims: *mut bindings::ims_domain) -> u32 {
+    // SAFETY: The caller's contract.
+    unsafe { c_domain(ims) }.map_or(0, |d| d.free_slots())
 }
 
-/// C API: sets the quota of `subdev`; `-EINVAL` for a NULL or `ERR_PTR()` domain or a NULL
-/// device.
+/// C API: adds `subdev` as a user of `ims` with `quota`; returns the user or an `ERR_PTR()`.
 ///
 /// # Safety
 ///
-/// `ims` must be NULL, an `ERR_PTR()` or a live domain from `ims_domain_create()`, and
-/// `subdev` NULL or a valid device.
+/// As for [`ims_domain_free_slots`]; `subdev` is NULL or a valid device.
 #[no_mangle]
-pub unsafe extern "C" fn ims_set_quota(
+pub unsafe extern "C" fn ims_user_add(
     ims: *mut bindings::ims_domain,
     subdev: *mut bindings::device,
     quota: u32,
-) -> core::ffi::c_int {
+) -> *mut bindings::ims_user {
     // SAFETY: The caller's contract.
-    let res = unsafe { c_args(ims, subdev) }.and_then(|(ims, dev)| ims.set_quota(dev, quota));
-    match res {
+    let domain = match unsafe { c_domain(ims) } {
+        Ok(d) => Arc::from(d),
+        Err(e) => return e.to_ptr(),
+    };
+    if subdev.is_null() {
+        return EINVAL.to_ptr();
+    }
+    // SAFETY: `subdev` is a valid device (the caller's contract).
+    let subdev = unsafe { Device::from_raw(subdev) };
+    let user = match domain.add_user(subdev, quota) {
+        Ok(u) => u,
+        Err(e) => return e.to_ptr(),
+    };
+    let cuser = KBox::pin_init(
+        pin_init!(CUser {
+            user,
+            vectors <- new_mutex!(RBTree::new(), "ims::CUser::vectors"),
+        }),
+        GFP_KERNEL,
+    );
+    match cuser {
+        // SAFETY: The user is never moved out of the box: C only holds the pointer and gives
+        // it back to `ims_user_remove()`, which rebuilds the pinned box.
+        Ok(u) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(u) }).cast(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// The lowest key of `tree`.
+fn first_key<V>(tree: &RBTree<u32, V>) -> Option<u32> {
+    tree.keys().next().copied()
+}
+
+/// C API: removes a user and frees the vectors it still holds.
+///
+/// # Safety
+///
+/// `user` must be NULL, an `ERR_PTR()`, or come from `ims_user_add()`, and not be used
+/// afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ims_user_remove(user: *mut bindings::ims_user) {
+    // SAFETY: `IS_ERR()` only looks at the pointer's value.
+    if user.is_null() || unsafe { bindings::IS_ERR(user.cast()) } {
+        return;
+    }
+    // SAFETY: The pointer came from `KBox::into_raw` of a pinned box (the caller's contract).
+    let cuser = unsafe { Pin::new_unchecked(KBox::from_raw(user.cast::<CUser>())) };
+    let mut vectors = core::mem::take(&mut *cuser.vectors.lock());
+    while let Some(index) = first_key(&vectors) {
+        if let Some(vector) = vectors.remove(&index) {
+            CUser::drop_vector(vector);
+        }
+    }
+    drop(cuser);
+}
+
+/// C API: sets the quota of a user; `-EINVAL` for a NULL or `ERR_PTR()` user.
+///
+/// # Safety
+///
+/// `user` must be NULL, an `ERR_PTR()` or a user from `ims_user_add()` not removed yet.
+#[no_mangle]
+pub unsafe extern "C" fn ims_user_set_quota(
+    user: *mut bindings::ims_user,
+    quota: u32,
+) -> crate::ffi::c_int {
+    // SAFETY: The caller's contract.
+    match unsafe { c_user(user) }.and_then(|u| u.user.set_quota(quota)) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
 }
 
-/// C API: returns the number of vectors `subdev` holds; 0 for a NULL or `ERR_PTR()` domain
-/// or a NULL device.
+/// C API: the number of vectors a user holds; 0 for a NULL or `ERR_PTR()` user.
 ///
 /// # Safety
 ///
-/// As for [`ims_set_quota`].
+/// As for [`ims_user_set_quota`].
 #[no_mangle]
-pub unsafe extern "C" fn ims_count(
-    ims: *mut bindings::ims_domain,
-    subdev: *mut bindings::device,
-) -> u32 {
+pub unsafe extern "C" fn ims_user_count(user: *mut bindings::ims_user) -> u32 {
     // SAFETY: The caller's contract.
-    unsafe { c_args(ims, subdev) }.map_or(0, |(ims, dev)| ims.count(dev))
+    unsafe { c_user(user) }.map_or(0, |u| u.user.count())
 }
 
-/// C API: allocates one vector; on failure `index` is a negative errno and `virq` 0
-/// (`-EINVAL` for a NULL or `ERR_PTR()` domain or a NULL device).
+/// C API: allocates one vector for a user; on failure `index` is a negative errno and `virq`
+/// 0 (`-EINVAL` for a NULL or `ERR_PTR()` user).
 ///
 /// # Safety
 ///
-/// As for [`ims_set_quota`]; `cookie` is null or points to a `u64`.
+/// As for [`ims_user_set_quota`]; `cookie` is null or points to a `u64`.
 #[no_mangle]
-pub unsafe extern "C" fn ims_alloc_irq(
-    ims: *mut bindings::ims_domain,
-    subdev: *mut bindings::device,
+pub unsafe extern "C" fn ims_user_alloc_irq(
+    user: *mut bindings::ims_user,
     index: u32,
     cookie: *const u64,
 ) -> bindings::msi_map {
@@ -937,15 +1186,26 @@ pub unsafe extern "C" fn ims_alloc_irq(
         virq: 0,
     };
     // SAFETY: The caller's contract.
-    let (ims, subdev) = match unsafe { c_args(ims, subdev) } {
-        Ok(args) => args,
+    let cuser = match unsafe { c_user(user) } {
+        Ok(u) => u,
+        Err(e) => return fail(e),
+    };
+    let reservation = match RBTreeNodeReservation::new(GFP_KERNEL) {
+        Ok(r) => r,
         Err(e) => return fail(e),
     };
     // SAFETY: `cookie` is null or valid (the caller's contract).
     let cookie = unsafe { cookie.as_ref() }.copied();
     let index = (index != msi::ANY_INDEX).then_some(index);
-    match ims.alloc(subdev, index, cookie) {
-        Ok(map) => map.to_raw(),
+    match cuser.user.alloc(index, cookie) {
+        Ok(vector) => {
+            let map = vector.map().to_raw();
+            cuser
+                .vectors
+                .lock()
+                .insert(reservation.into_node(vector.index(), vector));
+            map
+        }
         Err(e) => fail(e),
     }
 }
@@ -957,26 +1217,26 @@ fn printk_ratelimit() -> bool {
     unsafe { bindings::__printk_ratelimit(c"ims".as_char_ptr()) != 0 }
 }
 
-/// C API: frees the vector in slot `index` held by `subdev`. Anything else (a slot the
-/// device does not hold, a NULL or `ERR_PTR()` domain, a NULL device) frees nothing and
-/// logs one rate-limited line.
+/// C API: frees the vector in slot `index` held by `user`. Anything else (a slot the user does
+/// not hold, a NULL or `ERR_PTR()` user) frees nothing and logs one rate-limited line.
 ///
 /// # Safety
 ///
-/// As for [`ims_set_quota`].
+/// As for [`ims_user_set_quota`].
 #[no_mangle]
-pub unsafe extern "C" fn ims_free_irq(
-    ims: *mut bindings::ims_domain,
-    subdev: *mut bindings::device,
-    index: u32,
-) {
+pub unsafe extern "C" fn ims_user_free_irq(user: *mut bindings::ims_user, index: u32) {
     // SAFETY: The caller's contract.
-    let res = unsafe { c_args(ims, subdev) }.and_then(|(ims, dev)| ims.free(dev, index));
-    if res.is_err() && printk_ratelimit() {
-        pr_warn!(
-            "ims: not freeing slot {}: the device does not hold it\n",
-            index
-        );
+    let vector = unsafe { c_user(user) }.map(|u| u.vectors.lock().remove(&index));
+    match vector {
+        Ok(Some(vector)) => CUser::drop_vector(vector),
+        _ => {
+            if printk_ratelimit() {
+                pr_warn!(
+                    "ims: not freeing slot {}: the user does not hold it\n",
+                    index
+                );
+            }
+        }
     }
 }
 

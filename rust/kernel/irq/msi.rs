@@ -4,7 +4,14 @@
 //!
 //! C header: [`include/linux/msi.h`](srctree/include/linux/msi.h).
 
-use crate::{bindings, device::Device, error::Error, prelude::Result, types::Opaque};
+use crate::{
+    bindings,
+    device::Device,
+    error::{code::*, Error},
+    prelude::Result,
+    types::Opaque,
+};
+use core::ffi::c_void;
 
 /// The secondary per-device MSI domain, which hosts a device's IMS vectors next to its
 /// PCI/MSI-X vectors (`MSI_DEFAULT_DOMAIN`).
@@ -168,5 +175,130 @@ impl IrqData {
         // SAFETY: By the type invariant the descriptor is valid; the cookie union is read as
         // its `u64` member, which every member (a u64 or a pointer) fits in.
         unsafe { (*self.msi_desc()).__bindgen_anon_1.data.icookie.value }
+    }
+}
+
+/// A device's secondary per-device MSI domain ([`SECONDARY_DOMAIN`]): the operations a
+/// device-MSI user (IMS, a platform device's own message store) needs on it.
+///
+/// The MSI core does not export these functions to modules; a module reaches them through the
+/// kernel crate. Each is called without the device's MSI lock held: the MSI core takes it.
+pub mod secondary {
+    use super::*;
+
+    /// Returns whether `dev` has a secondary MSI domain whose bus token is `bus_token`.
+    #[inline(never)]
+    pub fn exists(dev: &Device, bus_token: bindings::irq_domain_bus_token) -> bool {
+        // SAFETY: `dev` is valid. `msi_match_device_irq_domain()` takes the lock in the
+        // device's MSI data, so it is only called once that data exists (a device that never
+        // had an MSI domain has none, and then no secondary domain either).
+        unsafe {
+            !(*dev.as_raw()).msi.data.is_null()
+                && bindings::msi_match_device_irq_domain(dev.as_raw(), SECONDARY_DOMAIN, bus_token)
+        }
+    }
+
+    /// Creates the secondary MSI domain of `dev` from `tmpl`, with `hwsize` vectors.
+    ///
+    /// Fails with `ENOMEM` if the MSI core refuses (no MSI parent, a secondary domain exists
+    /// already, no memory).
+    ///
+    /// # Safety
+    ///
+    /// `chip_data` must be what the callbacks of `tmpl` expect, valid until [`remove`].
+    #[inline(never)]
+    pub unsafe fn create(
+        dev: &Device,
+        tmpl: &bindings::msi_domain_template,
+        hwsize: u32,
+        chip_data: *mut c_void,
+    ) -> Result {
+        // SAFETY:
+        // - `dev` is a valid device; the callee fails cleanly without an MSI parent,
+        // - the template is copied by the callee; the chip name only has to live until the
+        //   call returns (it is copied into the domain's name storage),
+        // - `chip_data` is valid for the domain's lifetime (function safety requirement).
+        let ok = unsafe {
+            bindings::msi_create_device_irq_domain(
+                dev.as_raw(),
+                SECONDARY_DOMAIN,
+                tmpl,
+                hwsize,
+                core::ptr::null_mut(),
+                chip_data,
+            )
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ENOMEM)
+        }
+    }
+
+    /// Returns the interrupt number of the vector at `index` of the secondary domain of
+    /// `dev`, 0 if there is none.
+    #[inline(never)]
+    pub fn virq(dev: &Device, index: u32) -> u32 {
+        // SAFETY: `dev` is valid; the callee looks the index up under the device's MSI lock.
+        unsafe { bindings::msi_domain_get_virq(dev.as_raw(), SECONDARY_DOMAIN, index) }
+    }
+
+    /// Allocates the vector at `index` (any free one for `None`) of the secondary domain of
+    /// `dev`, with `cookie` in its MSI descriptor. Vectors already allocated are not touched.
+    ///
+    /// Fails with `EBUSY` if `index` is taken, `ENOSPC` if no index is free, `ERANGE` for an
+    /// index beyond the domain, `ENODEV` if `dev` has no secondary domain.
+    #[inline(never)]
+    pub fn alloc_at(dev: &Device, index: Option<u32>, cookie: u64) -> Result<MsiMap> {
+        let mut icookie = bindings::msi_instance_cookie { value: cookie };
+        // SAFETY: `dev` is valid; the callee fails cleanly without a secondary domain. It
+        // copies the cookie into the new MSI descriptor.
+        let map = unsafe {
+            bindings::msi_domain_alloc_irq_at(
+                dev.as_raw(),
+                SECONDARY_DOMAIN,
+                index.unwrap_or(ANY_INDEX),
+                core::ptr::null(),
+                &mut icookie,
+            )
+        };
+        MsiMap::from_raw(map)
+    }
+
+    /// Frees the vector at `index` of the secondary domain of `dev`. Other vectors are not
+    /// touched.
+    ///
+    /// # Safety
+    ///
+    /// `dev` has a secondary domain, and the interrupt of the vector at `index`, if it is
+    /// allocated, is not requested.
+    #[inline(never)]
+    pub unsafe fn free(dev: &Device, index: u32) {
+        // SAFETY: Guaranteed by the function safety requirement.
+        unsafe {
+            bindings::msi_domain_free_irqs_range(dev.as_raw(), SECONDARY_DOMAIN, index, index)
+        };
+    }
+
+    /// Frees every vector of the secondary domain of `dev` and removes the domain.
+    ///
+    /// # Safety
+    ///
+    /// `dev` has a secondary domain nobody uses any more: no interrupt of it is requested and
+    /// no callback will look for it.
+    #[inline(never)]
+    pub unsafe fn remove(dev: &Device) {
+        let dev = dev.as_raw();
+        // SAFETY: `dev` is valid. Its MSI data goes only at the release of the devres it was
+        // set up in, with any domain it holds; then there is nothing left to remove.
+        if unsafe { (*dev).msi.data }.is_null() {
+            return;
+        }
+        // SAFETY: `dev` has a secondary domain nobody uses (function safety requirement). Its
+        // vectors are freed first: removing a domain does not free them.
+        unsafe {
+            bindings::msi_domain_free_irqs_all(dev, SECONDARY_DOMAIN);
+            bindings::msi_remove_device_irq_domain(dev, SECONDARY_DOMAIN);
+        }
     }
 }
