@@ -188,36 +188,4 @@ struct msi_map ims_user_alloc_irq(struct ims_user *user, unsigned int index,
  */
 void ims_user_free_irq(struct ims_user *user, unsigned int index);
 
-/*
- * The 16-byte slot format of Intel DSA and the emulated device:
- * {addr_lo, addr_hi, data, ctrl}, ctrl bit 0 = mask, bit 3 = PASID enable,
- * bits 31:12 = PASID. A PASID cookie is IMS_COOKIE_PASID(pasid); any other
- * cookie leaves PASID enable clear.
- */
-#define IMS_SLOT_SIZE			16
-#define IMS_SLOT_ADDR_LO		0x0
-#define IMS_SLOT_ADDR_HI		0x4
-#define IMS_SLOT_DATA			0x8
-#define IMS_SLOT_CTRL			0xc
-/* Plain constants rather than BIT()/GENMASK(): bindgen hands them to Rust. */
-#define IMS_SLOT_CTRL_MASK		0x1U
-#define IMS_SLOT_CTRL_PASID_EN		0x8U
-#define IMS_SLOT_CTRL_PASID_SHIFT	12
-#define IMS_SLOT_CTRL_PASID_MASK	0xfffff000U
-
-#define IMS_COOKIE_PASID_VALID		0x8000000000000000ULL
-#define IMS_COOKIE_PASID_MASK		0xfffffULL
-#define IMS_COOKIE_PASID(pasid)		\
-	(IMS_COOKIE_PASID_VALID | ((u64)(pasid) & IMS_COOKIE_PASID_MASK))
-
-/**
- * ims_slot_ctrl - The ctrl word of a 16-byte IMS slot
- * @cookie:	The vector's cookie
- * @masked:	Whether the slot is to be masked
- *
- * Return: the mask bit if @masked, and PASID enable with the PASID if
- * @cookie is an IMS_COOKIE_PASID().
- */
-u32 ims_slot_ctrl(u64 cookie, bool masked);
-
 #endif /* _LINUX_IMS_H */

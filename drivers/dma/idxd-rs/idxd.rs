@@ -31,7 +31,7 @@ use kernel::{
     io::{movdir64b, poll::read_poll_timeout, Io},
     irq::{
         self,
-        ims::{self, ImsChip, ImsDomain},
+        ims::{ImsChip, ImsDomain},
         msi::MsiMsg,
     },
     new_mutex, pci,
@@ -322,7 +322,7 @@ impl ImsChip for DsaIms {
     fn mask(&self, index: u32, cookie: u64) {
         let hw = &self.0;
         let _ = hw.w32(
-            ims::slot_ctrl(cookie, true),
+            regs::ims::cookie_ctrl(cookie, true),
             hw.ims_offset(index, regs::ims::CTRL),
         );
     }
@@ -330,7 +330,7 @@ impl ImsChip for DsaIms {
     fn unmask(&self, index: u32, cookie: u64) {
         let hw = &self.0;
         let _ = hw.w32(
-            ims::slot_ctrl(cookie, false),
+            regs::ims::cookie_ctrl(cookie, false),
             hw.ims_offset(index, regs::ims::CTRL),
         );
     }

@@ -876,29 +876,38 @@ impl WqCfg {
     }
 }
 
-/// Interrupt Message Store table of the emulated device (not in 6.12's headers).
+/// Interrupt Message Store table, in the format `include/linux/idxd_ims.h` defines once for
+/// this driver and the IMS core's C test chips.
 ///
 /// Slot `i` is 16 bytes at [`TableOffset::ims_offset`] `+ 16 * i`: dwords addr_lo, addr_hi,
 /// data, ctrl. 4- and 8-byte accesses.
 pub(crate) mod ims {
+    use kernel::bindings;
+
+    // CAST: bindgen types the C constants as it sees fit; these are their values, all small
+    // (the cookie ones are 64-bit by definition).
     /// Size of one slot in bytes.
-    pub(crate) const ENTRY_SIZE: usize = 16;
+    pub(crate) const ENTRY_SIZE: usize = bindings::IDXD_IMS_SLOT_SIZE as usize;
     /// Offset of the message address, low dword.
-    pub(crate) const ADDR_LO: usize = 0;
+    pub(crate) const ADDR_LO: usize = bindings::IDXD_IMS_SLOT_ADDR_LO as usize;
     /// Offset of the message address, high dword.
-    pub(crate) const ADDR_HI: usize = 4;
+    pub(crate) const ADDR_HI: usize = bindings::IDXD_IMS_SLOT_ADDR_HI as usize;
     /// Offset of the message data.
-    pub(crate) const DATA: usize = 8;
+    pub(crate) const DATA: usize = bindings::IDXD_IMS_SLOT_DATA as usize;
     /// Offset of the control dword.
-    pub(crate) const CTRL: usize = 12;
+    pub(crate) const CTRL: usize = bindings::IDXD_IMS_SLOT_CTRL as usize;
     /// Control: slot masked (reset value 1).
-    pub(crate) const CTRL_MASKED: u32 = 1 << 0;
+    pub(crate) const CTRL_MASKED: u32 = bindings::IDXD_IMS_CTRL_MASK;
     /// Control: only work of the PASID in [`CTRL_PASID_SHIFT`] may use this slot.
-    pub(crate) const CTRL_PASID_EN: u32 = 1 << 3;
+    pub(crate) const CTRL_PASID_EN: u32 = bindings::IDXD_IMS_CTRL_PASID_EN;
     /// Control: shift of the 20-bit PASID field.
-    pub(crate) const CTRL_PASID_SHIFT: u32 = 12;
+    pub(crate) const CTRL_PASID_SHIFT: u32 = bindings::IDXD_IMS_CTRL_PASID_SHIFT;
     /// Slots per unit of [`super::GenCap::max_ims_mult`].
-    pub(crate) const SLOTS_PER_MULT: u32 = 256;
+    pub(crate) const SLOTS_PER_MULT: u32 = bindings::IDXD_IMS_SLOTS_PER_MULT;
+    /// Cookie: names a PASID, in the bits of [`COOKIE_PASID_MASK`].
+    pub(crate) const COOKIE_PASID_VALID: u64 = bindings::IDXD_IMS_COOKIE_PASID_VALID as u64;
+    /// Cookie: the PASID.
+    pub(crate) const COOKIE_PASID_MASK: u64 = bindings::IDXD_IMS_COOKIE_PASID_MASK as u64;
 
     /// Encodes a control dword.
     pub(crate) const fn ctrl(masked: bool, pasid: Option<u32>) -> u32 {
@@ -907,6 +916,23 @@ pub(crate) mod ims {
             Some(p) => c | CTRL_PASID_EN | ((p & super::PASID_MASK) << CTRL_PASID_SHIFT),
             None => c,
         }
+    }
+
+    /// The cookie of a vector raised only for work of PASID `pasid`
+    /// (`IDXD_IMS_COOKIE_PASID()`).
+    pub(crate) const fn pasid_cookie(pasid: u32) -> u64 {
+        COOKIE_PASID_VALID | (pasid as u64 & COOKIE_PASID_MASK)
+    }
+
+    /// The control dword of a slot for a vector with `cookie` (`idxd_ims_slot_ctrl()`).
+    pub(crate) const fn cookie_ctrl(cookie: u64, masked: bool) -> u32 {
+        let pasid = if cookie & COOKIE_PASID_VALID != 0 {
+            // CAST: masked to 20 bits.
+            Some((cookie & COOKIE_PASID_MASK) as u32)
+        } else {
+            None
+        };
+        ctrl(masked, pasid)
     }
 
     /// Byte offset in BAR0 of slot `slot`, given the table's byte offset.
@@ -1470,8 +1496,12 @@ const _: () = {
     assert!(r.status() == comp::SUCCESS && r.result == 2 && r.fault_info == 1);
     assert!(r.bytes_completed == 0x1234_5678 && r.invalid_flags() == 0xab_cdef);
 };
-const _: () =
+const _: () = {
     assert!(ims::ctrl(true, Some(5)) == 0x5009 && msix_perm::encode(Some(5), false) == 0x5008);
+    assert!(ims::cookie_ctrl(ims::pasid_cookie(0x42), false) == (0x42 << 12) | 0x8);
+    assert!(ims::cookie_ctrl(ims::pasid_cookie(0x42), true) == (0x42 << 12) | 0x9);
+    assert!(ims::cookie_ctrl(0x42, true) == 0x1 && ims::cookie_ctrl(0, false) == 0);
+};
 
 /// The register types decode what the device writes: checked when the module loads, with
 /// KUnit (`idxd_rs_regs`).

@@ -50,6 +50,9 @@ use crate::{
 };
 use core::{ffi::c_void, pin::Pin};
 
+#[cfg(CONFIG_KUNIT = "y")]
+mod kunit;
+
 /// The bus token of IMS domains.
 const IMS_BUS_TOKEN: bindings::irq_domain_bus_token =
     bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_DEVICE_IMS;
@@ -157,45 +160,6 @@ pub trait ImsChip: Send + Sync + 'static {
     fn uses_bus_lock(&self) -> bool {
         Self::HAS_BUS_LOCK
     }
-}
-
-/// The cookie of a vector that may be raised only for work of PASID `pasid`, in the
-/// encoding [`slot_ctrl`] understands (`IMS_COOKIE_PASID()` in C).
-pub const fn pasid_cookie(pasid: u32) -> u64 {
-    COOKIE_PASID_VALID | (pasid as u64 & COOKIE_PASID_MASK)
-}
-
-// CAST: bindgen types the 64-bit C constants as it sees fit; these are their values.
-const COOKIE_PASID_VALID: u64 = bindings::IMS_COOKIE_PASID_VALID as u64;
-const COOKIE_PASID_MASK: u64 = bindings::IMS_COOKIE_PASID_MASK as u64;
-const SLOT_CTRL_MASK: u32 = bindings::IMS_SLOT_CTRL_MASK;
-const SLOT_CTRL_PASID_EN: u32 = bindings::IMS_SLOT_CTRL_PASID_EN;
-const SLOT_CTRL_PASID_SHIFT: u32 = bindings::IMS_SLOT_CTRL_PASID_SHIFT;
-
-/// Returns the control word of a 16-byte IMS slot (`{addr_lo, addr_hi, data, ctrl}`, the
-/// format of Intel DSA) for a vector with `cookie`: the mask bit if `masked`, and PASID
-/// enable with the PASID if `cookie` is a [`pasid_cookie`].
-///
-/// # Examples
-///
-/// ```
-/// use kernel::irq::ims::{pasid_cookie, slot_ctrl};
-///
-/// assert_eq!(slot_ctrl(pasid_cookie(0x42), false), (0x42 << 12) | 0x8);
-/// assert_eq!(slot_ctrl(pasid_cookie(0x42), true), (0x42 << 12) | 0x8 | 0x1);
-/// assert_eq!(slot_ctrl(0, true), 0x1);
-/// ```
-pub const fn slot_ctrl(cookie: u64, masked: bool) -> u32 {
-    let mut ctrl = 0;
-    if masked {
-        ctrl |= SLOT_CTRL_MASK;
-    }
-    if cookie & COOKIE_PASID_VALID != 0 {
-        // CAST: the PASID is 20 bits wide (`pasid_cookie`), it fits bits 31:12.
-        ctrl |=
-            SLOT_CTRL_PASID_EN | (((cookie & COOKIE_PASID_MASK) as u32) << SLOT_CTRL_PASID_SHIFT);
-    }
-    ctrl
 }
 
 /// What the domain knows of one of its users.
@@ -1238,10 +1202,4 @@ pub unsafe extern "C" fn ims_user_free_irq(user: *mut bindings::ims_user, index:
             }
         }
     }
-}
-
-/// C API: the control word of a 16-byte slot, see [`slot_ctrl`].
-#[no_mangle]
-pub extern "C" fn ims_slot_ctrl(cookie: u64, masked: bool) -> u32 {
-    slot_ctrl(cookie, masked)
 }

@@ -32,12 +32,13 @@ pub const MAX_INDEX: u32 = u16::MAX as u32;
 ///
 /// ```
 /// use kernel::device::Device;
-/// use kernel::irq::{ims, msi};
+/// use kernel::irq::msi;
 ///
+/// /// The cookie encoding is the chip's: here a VM id in the low 32 bits.
 /// # #[allow(dead_code)]
-/// fn bind_wq_to_pasid(wq: &Device, pasid: u32) {
-///     msi::set_default_cookie(wq, ims::pasid_cookie(pasid));
-///     assert_eq!(msi::default_cookie(wq), ims::pasid_cookie(pasid));
+/// fn bind_vport_to_vm(vport: &Device, vm_id: u32) {
+///     msi::set_default_cookie(vport, u64::from(vm_id));
+///     assert_eq!(msi::default_cookie(vport), u64::from(vm_id));
 /// }
 /// ```
 pub fn set_default_cookie(dev: &Device, cookie: u64) {

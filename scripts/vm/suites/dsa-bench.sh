@@ -1,5 +1,5 @@
 # Benchmark, not a test: IMS against MSI-X completion latency on the emulated DSA
-# (kernel/irq/ims_dsa_bench.c, module ims_dsa_bench), then dmaengine memcpy throughput at
+# (lib/tests/ims/ims_dsa_bench.c, module ims_dsa_bench), then dmaengine memcpy throughput at
 # 4 KiB through the Rust driver (dmatest on idxd's channels), and the share of the time
 # per copy that is not the device's (driver, dmaengine and dmatest). Prints the figures
 # as TAP comments and one ok line per part; fails only if a part cannot run.

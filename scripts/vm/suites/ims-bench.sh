@@ -1,5 +1,5 @@
 # Benchmark, not a test: one-at-a-time IMS allocation against free-and-reallocate
-# (kernel/irq/ims_bench.c, module ims_bench). Prints the module's result lines as TAP
+# (lib/tests/ims/ims_bench.c, module ims_bench). Prints the module's result lines as TAP
 # comments and one ok line; fails only if the module cannot run. Needs the emulated DSA
 # (8086:0b25) free of any driver: a bound driver is unbound for the run and bound again
 # afterwards. Extra module parameters: IMS_BENCH_ARGS on the kernel command line, e.g.

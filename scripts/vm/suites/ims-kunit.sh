@@ -1,4 +1,4 @@
-# KUnit suites of the IMS core (kernel/irq/ims_kunit.c, module ims_kunit): "ims" over a
+# KUnit suites of the IMS core's C API (lib/tests/ims/ims_kunit.c, module ims_kunit): "ims" over a
 # memory-backed IMS chip on the emulated DSA (8086:0b25), "ims_dsa" end to end on the
 # device's real IMS slots. Both need the function free of any driver: a driver bound to it
 # (vfio-pci after the dsa-vfio suite) is unbound for the run and bound again afterwards.
@@ -26,4 +26,12 @@ else
 fi
 
 pci_rebind "$dev" "$drv"
+
+# The Rust API's suite (rust/kernel/irq/ims/kunit.rs) is built into the kernel crate and ran
+# at boot, while no driver had the DSA; it passes without running if the DSA was not free.
+kunit_results rust_ims || rc=1
+if dmesg | grep -q "rust_ims: no free DSA"; then
+	echo "not ok 1 rust_ims # the DSA was not free at boot: nothing was tested"
+	rc=1
+fi
 exit $rc

@@ -3,21 +3,23 @@
  * KUnit tests of the IMS core, through its C API (include/linux/ims.h).
  *
  * Suite "ims": the core over a memory-backed IMS chip, whose slots are a
- * kzalloc'ed array in the DSA's 16-byte format. The domain is created on a
- * real PCI function of the test VM, the emulated DSA (8086:0b25, QEMU
- * -device intel-dsa), because an IMS domain needs what only a real PCI
- * device behind interrupt remapping has: an MSI parent domain that accepts
- * IMS. The device itself is never touched: its slots live in memory.
+ * kzalloc'ed array in the DSA's 16-byte format (<linux/idxd_ims.h>). The
+ * domain is created on a real PCI function of the test VM, the emulated
+ * DSA (8086:0b25, QEMU -device intel-dsa), because an IMS domain needs what
+ * only a real PCI device behind interrupt remapping has: an MSI parent
+ * domain that accepts IMS. The device itself is never touched: its slots
+ * live in memory.
  *
  * Suite "ims_dsa": end to end on the emulated DSA. Its chip writes the
  * device's real IMS slots in BAR0; a descriptor asking for a completion
  * interrupt reaches the handler through the slot, and a slot bound to
  * another PASID is refused by the device.
  *
- * Both suites need the function free: they skip when it is absent or bound
- * to a driver (scripts/vm/suites/ims-kunit.sh unbinds it first). Nothing
- * is left behind on the device: all devres the core adds (the MSI device
- * data) is taken in a devres group that each case releases.
+ * Both suites bind the function with a test PCI driver of their own, for
+ * their duration, and skip when it is absent or another driver has it
+ * (scripts/vm/suites/ims-kunit.sh unbinds it first). Each case takes the
+ * devres it adds (the domains, the MSI device data) in devres groups and
+ * releases them: what unbinding would do.
  */
 
 #include <linux/bitfield.h>
@@ -26,6 +28,7 @@
 #include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
+#include <linux/idxd_ims.h>
 #include <linux/ims.h>
 #include <linux/interrupt.h>
 #include <linux/iopoll.h>
@@ -78,7 +81,7 @@ struct ims_kunit_slot {
 	u32	ctrl;
 };
 
-static_assert(sizeof(struct ims_kunit_slot) == IMS_SLOT_SIZE);
+static_assert(sizeof(struct ims_kunit_slot) == IDXD_IMS_SLOT_SIZE);
 
 struct ims_kunit_vec {
 	struct device	*subdev;
@@ -162,7 +165,7 @@ static void ims_kunit_mask(void *priv, unsigned int index, u64 cookie)
 	struct ims_kunit_slot *slot = ims_kunit_chip_slot(priv, index);
 
 	if (slot)
-		WRITE_ONCE(slot->ctrl, ims_slot_ctrl(cookie, true));
+		WRITE_ONCE(slot->ctrl, idxd_ims_slot_ctrl(cookie, true));
 }
 
 static void ims_kunit_unmask(void *priv, unsigned int index, u64 cookie)
@@ -170,7 +173,7 @@ static void ims_kunit_unmask(void *priv, unsigned int index, u64 cookie)
 	struct ims_kunit_slot *slot = ims_kunit_chip_slot(priv, index);
 
 	if (slot)
-		WRITE_ONCE(slot->ctrl, ims_slot_ctrl(cookie, false));
+		WRITE_ONCE(slot->ctrl, idxd_ims_slot_ctrl(cookie, false));
 }
 
 static void ims_kunit_shutdown(void *priv, unsigned int index)
@@ -179,7 +182,7 @@ static void ims_kunit_shutdown(void *priv, unsigned int index)
 
 	if (!slot)
 		return;
-	WRITE_ONCE(slot->ctrl, IMS_SLOT_CTRL_MASK);
+	WRITE_ONCE(slot->ctrl, IDXD_IMS_CTRL_MASK);
 	WRITE_ONCE(slot->addr_lo, 0);
 	WRITE_ONCE(slot->addr_hi, 0);
 	WRITE_ONCE(slot->data, 0);
@@ -228,7 +231,7 @@ static void ims_kunit_bus_mask(void *priv, unsigned int index, u64 cookie)
 	struct ims_kunit_slot *slot = ims_kunit_bus_slot(priv, index);
 
 	if (slot)
-		slot->ctrl = ims_slot_ctrl(cookie, true);
+		slot->ctrl = idxd_ims_slot_ctrl(cookie, true);
 }
 
 static void ims_kunit_bus_unmask(void *priv, unsigned int index, u64 cookie)
@@ -236,7 +239,7 @@ static void ims_kunit_bus_unmask(void *priv, unsigned int index, u64 cookie)
 	struct ims_kunit_slot *slot = ims_kunit_bus_slot(priv, index);
 
 	if (slot)
-		slot->ctrl = ims_slot_ctrl(cookie, false);
+		slot->ctrl = idxd_ims_slot_ctrl(cookie, false);
 }
 
 static void ims_kunit_bus_shutdown(void *priv, unsigned int index)
@@ -244,7 +247,7 @@ static void ims_kunit_bus_shutdown(void *priv, unsigned int index)
 	struct ims_kunit_slot *slot = ims_kunit_bus_slot(priv, index);
 
 	if (slot)
-		*slot = (struct ims_kunit_slot) { .ctrl = IMS_SLOT_CTRL_MASK };
+		*slot = (struct ims_kunit_slot) { .ctrl = IDXD_IMS_CTRL_MASK };
 }
 
 static void ims_kunit_bus_lock(void *priv)
@@ -305,8 +308,8 @@ static u32 ims_kunit_ctrl(struct ims_kunit *k, unsigned int index)
 /* The ctrl word a PASID cookie must give, computed here, not by the core */
 static u32 ims_kunit_pasid_ctrl(u32 pasid, bool masked)
 {
-	return (masked ? IMS_SLOT_CTRL_MASK : 0) | IMS_SLOT_CTRL_PASID_EN |
-	       pasid << IMS_SLOT_CTRL_PASID_SHIFT;
+	return (masked ? IDXD_IMS_CTRL_MASK : 0) | IDXD_IMS_CTRL_PASID_EN |
+	       pasid << IDXD_IMS_CTRL_PASID_SHIFT;
 }
 
 static irqreturn_t ims_kunit_irq(int irq, void *data)
@@ -492,7 +495,7 @@ static struct ims_kunit *ims_kunit_get(struct kunit *test, unsigned int nr_slots
 	KUNIT_ASSERT_NOT_NULL(test, k->vec);
 	/* Like the DSA after reset: every slot masked. */
 	for (i = 0; i < nr_slots; i++)
-		k->slots[i].ctrl = IMS_SLOT_CTRL_MASK;
+		k->slots[i].ctrl = IDXD_IMS_CTRL_MASK;
 	k->shadow = kunit_kcalloc(test, nr_slots, sizeof(*k->shadow), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, k->shadow);
 	k->dirty = kunit_kcalloc(test, BITS_TO_LONGS(nr_slots), sizeof(long), GFP_KERNEL);
@@ -593,23 +596,25 @@ static void ims_kunit_expect_clean(struct ims_kunit *k)
 
 /* --- suite "ims" ------------------------------------------------------------ */
 
-/* ims_slot_ctrl() encodes a cookie as the DSA slot's ctrl word. */
+/* idxd_ims_slot_ctrl() encodes a cookie as the DSA slot's ctrl word. */
 static void ims_test_slot_ctrl(struct kunit *test)
 {
-	u32 en = IMS_SLOT_CTRL_PASID_EN, mask = IMS_SLOT_CTRL_MASK;
+	u32 en = IDXD_IMS_CTRL_PASID_EN, mask = IDXD_IMS_CTRL_MASK;
 
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(IMS_COOKIE_PASID(0x42), false), en | 0x42 << 12);
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(IMS_COOKIE_PASID(0x42), true), mask | en | 0x42 << 12);
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(IMS_COOKIE_PASID(0), false), en);
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(IMS_COOKIE_PASID(0xfffff), true),
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(IDXD_IMS_COOKIE_PASID(0x42), false),
+			en | 0x42 << 12);
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(IDXD_IMS_COOKIE_PASID(0x42), true),
+			mask | en | 0x42 << 12);
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(IDXD_IMS_COOKIE_PASID(0), false), en);
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(IDXD_IMS_COOKIE_PASID(0xfffff), true),
 			mask | en | 0xfffff000);
 	/* A PASID is 20 bits wide. */
-	KUNIT_EXPECT_EQ(test, IMS_COOKIE_PASID(0x100042), IMS_COOKIE_PASID(0x42));
+	KUNIT_EXPECT_EQ(test, IDXD_IMS_COOKIE_PASID(0x100042), IDXD_IMS_COOKIE_PASID(0x42));
 	/* No cookie, or one that is not a PASID (a VM-id): no PASID check. */
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(0, false), 0);
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(0, true), mask);
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(0x42, false), 0);
-	KUNIT_EXPECT_EQ(test, ims_slot_ctrl(0x42, true), mask);
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(0, false), 0);
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(0, true), mask);
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(0x42, false), 0);
+	KUNIT_EXPECT_EQ(test, idxd_ims_slot_ctrl(0x42, true), mask);
 }
 
 /* Bad arguments and a second domain on the same device are refused. */
@@ -705,27 +710,27 @@ static void ims_test_bad_args(struct kunit *test)
 static void ims_test_default_cookie(struct kunit *test)
 {
 	struct ims_kunit *k = ims_kunit_setup(test, 16);
-	u64 cookie = IMS_COOKIE_PASID(0x77), vmid = 0x1234;
+	u64 cookie = IDXD_IMS_COOKIE_PASID(0x77), vmid = 0x1234;
 	struct device *dev = &k->pdev->dev;
 	struct ims_kunit_slot slot;
 	struct msi_desc *desc;
 	struct msi_map map;
 
-	dev_msi_set_default_cookie(dev, IMS_COOKIE_PASID(0x42));
-	KUNIT_ASSERT_EQ(test, dev_msi_default_cookie(dev), IMS_COOKIE_PASID(0x42));
+	dev_msi_set_default_cookie(dev, IDXD_IMS_COOKIE_PASID(0x42));
+	KUNIT_ASSERT_EQ(test, dev_msi_default_cookie(dev), IDXD_IMS_COOKIE_PASID(0x42));
 
 	map = ims_kunit_alloc_ok(k, IMS_ANY_INDEX, NULL);
-	dev_msi_set_default_cookie(dev, IMS_COOKIE_PASID(0x43));
+	dev_msi_set_default_cookie(dev, IDXD_IMS_COOKIE_PASID(0x43));
 
 	desc = irq_get_msi_desc(map.virq);
 	KUNIT_ASSERT_NOT_NULL(test, desc);
-	KUNIT_EXPECT_EQ(test, desc->data.icookie.value, IMS_COOKIE_PASID(0x42));
+	KUNIT_EXPECT_EQ(test, desc->data.icookie.value, IDXD_IMS_COOKIE_PASID(0x42));
 	KUNIT_EXPECT_EQ(test, desc->msi_index, map.index);
 	KUNIT_EXPECT_PTR_EQ(test, desc->dev, dev);
 	KUNIT_EXPECT_EQ(test, msi_domain_get_virq(dev, MSI_SECONDARY_DOMAIN, map.index),
 			map.virq);
 	/* Allocated, not requested: the slot stays masked. */
-	KUNIT_EXPECT_TRUE(test, ims_kunit_ctrl(k, map.index) & IMS_SLOT_CTRL_MASK);
+	KUNIT_EXPECT_TRUE(test, ims_kunit_ctrl(k, map.index) & IDXD_IMS_CTRL_MASK);
 
 	ims_kunit_request(k, map.index);
 	slot = ims_kunit_read_slot(k, map.index);
@@ -754,7 +759,7 @@ static void ims_test_default_cookie(struct kunit *test)
 	map = ims_kunit_alloc_ok(k, IMS_ANY_INDEX, NULL);
 	desc = irq_get_msi_desc(map.virq);
 	KUNIT_ASSERT_NOT_NULL(test, desc);
-	KUNIT_EXPECT_EQ(test, desc->data.icookie.value, IMS_COOKIE_PASID(0x43));
+	KUNIT_EXPECT_EQ(test, desc->data.icookie.value, IDXD_IMS_COOKIE_PASID(0x43));
 	ims_kunit_expect_clean(k);
 }
 
@@ -765,10 +770,10 @@ static void ims_test_default_cookie(struct kunit *test)
 static void ims_test_mask_unmask(struct kunit *test)
 {
 	struct ims_kunit *k = ims_kunit_setup(test, 16);
-	u64 other = IMS_COOKIE_PASID(0x99);
+	u64 other = IDXD_IMS_COOKIE_PASID(0x99);
 	struct msi_map map, map2;
 
-	dev_msi_set_default_cookie(&k->pdev->dev, IMS_COOKIE_PASID(0x42));
+	dev_msi_set_default_cookie(&k->pdev->dev, IDXD_IMS_COOKIE_PASID(0x42));
 	map = ims_kunit_alloc_ok(k, 3, NULL);
 	map2 = ims_kunit_alloc_ok(k, 4, &other);
 	ims_kunit_request(k, map.index);
@@ -816,7 +821,7 @@ static void ims_test_bus_lock(struct kunit *test)
 
 	k->ims = ims_kunit_create_ops(k, &ims_kunit_bus_ops, 16);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL_MSG(test, k->ims, "devm_ims_domain_create(): %pe", k->ims);
-	dev_msi_set_default_cookie(&k->pdev->dev, IMS_COOKIE_PASID(0x42));
+	dev_msi_set_default_cookie(&k->pdev->dev, IDXD_IMS_COOKIE_PASID(0x42));
 	map = ims_kunit_alloc_ok(k, 5, NULL);
 	irqd = irq_get_irq_data(map.virq);
 	KUNIT_ASSERT_NOT_NULL(test, irqd);
@@ -847,7 +852,7 @@ static void ims_test_bus_lock(struct kunit *test)
 	k->vec[5].requested = false;
 	KUNIT_EXPECT_EQ(test, k->syncs, syncs + 5);
 	slot = ims_kunit_read_slot(k, 5);
-	KUNIT_EXPECT_EQ(test, slot.ctrl, IMS_SLOT_CTRL_MASK);
+	KUNIT_EXPECT_EQ(test, slot.ctrl, IDXD_IMS_CTRL_MASK);
 	KUNIT_EXPECT_EQ(test, slot.addr_lo, 0);
 	KUNIT_EXPECT_EQ(test, slot.data, 0);
 
@@ -880,7 +885,7 @@ static void ims_test_free_clears_slot(struct kunit *test)
 	struct ims_kunit_slot slot, before;
 	struct msi_map map;
 
-	dev_msi_set_default_cookie(dev, IMS_COOKIE_PASID(0x42));
+	dev_msi_set_default_cookie(dev, IDXD_IMS_COOKIE_PASID(0x42));
 	ims_kunit_alloc_ok(k, 3, NULL);
 	ims_kunit_alloc_ok(k, 4, NULL);
 	ims_kunit_request(k, 3);
@@ -890,13 +895,13 @@ static void ims_test_free_clears_slot(struct kunit *test)
 
 	free_irq(k->vec[3].virq, k);
 	k->vec[3].requested = false;
-	KUNIT_EXPECT_TRUE_MSG(test, ims_kunit_ctrl(k, 3) & IMS_SLOT_CTRL_MASK,
+	KUNIT_EXPECT_TRUE_MSG(test, ims_kunit_ctrl(k, 3) & IDXD_IMS_CTRL_MASK,
 			      "slot live after free_irq(): ctrl %#x", ims_kunit_ctrl(k, 3));
 
 	ims_user_free_irq(ims_kunit_user(k, dev), 3);
 	k->vec[3].allocated = false;
 	slot = ims_kunit_read_slot(k, 3);
-	KUNIT_EXPECT_EQ(test, slot.ctrl, IMS_SLOT_CTRL_MASK);
+	KUNIT_EXPECT_EQ(test, slot.ctrl, IDXD_IMS_CTRL_MASK);
 	KUNIT_EXPECT_EQ(test, slot.addr_lo, 0);
 	KUNIT_EXPECT_EQ(test, slot.addr_hi, 0);
 	KUNIT_EXPECT_EQ(test, slot.data, 0);
@@ -908,7 +913,7 @@ static void ims_test_free_clears_slot(struct kunit *test)
 	KUNIT_EXPECT_MEMEQ(test, &slot, &before, sizeof(slot));
 
 	/* The slot can be allocated again, with the cookie of now. */
-	dev_msi_set_default_cookie(dev, IMS_COOKIE_PASID(0x43));
+	dev_msi_set_default_cookie(dev, IDXD_IMS_COOKIE_PASID(0x43));
 	map = ims_kunit_alloc_ok(k, 3, NULL);
 	ims_kunit_request(k, map.index);
 	KUNIT_EXPECT_EQ(test, ims_kunit_ctrl(k, 3), ims_kunit_pasid_ctrl(0x43, false));
@@ -937,7 +942,7 @@ static void ims_test_grow(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, virq);
 	KUNIT_ASSERT_NOT_NULL(test, index);
 
-	dev_msi_set_default_cookie(&k->pdev->dev, IMS_COOKIE_PASID(0x42));
+	dev_msi_set_default_cookie(&k->pdev->dev, IDXD_IMS_COOKIE_PASID(0x42));
 	for (i = 0; i < IMS_KUNIT_GROW; i++) {
 		map = ims_kunit_alloc_ok(k, IMS_ANY_INDEX, NULL);
 		ims_kunit_request(k, map.index);
@@ -986,7 +991,7 @@ static void ims_test_quota(struct kunit *test)
 	/* Registered first, unregistered last: after the domain is gone. */
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sub);
 	k = ims_kunit_setup(test, 16);
-	dev_msi_set_default_cookie(sub, IMS_COOKIE_PASID(9));
+	dev_msi_set_default_cookie(sub, IDXD_IMS_COOKIE_PASID(9));
 
 	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 0);
 	map = ims_kunit_alloc(k, sub, IMS_ANY_INDEX, NULL);
@@ -1002,7 +1007,7 @@ static void ims_test_quota(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ims_kunit_count(k, sub), 3);
 	desc = irq_get_msi_desc(k->vec[held[0]].virq);
 	KUNIT_ASSERT_NOT_NULL(test, desc);
-	KUNIT_EXPECT_EQ(test, desc->data.icookie.value, IMS_COOKIE_PASID(9));
+	KUNIT_EXPECT_EQ(test, desc->data.icookie.value, IDXD_IMS_COOKIE_PASID(9));
 
 	map = ims_kunit_alloc(k, sub, IMS_ANY_INDEX, NULL);
 	KUNIT_EXPECT_EQ(test, map.index, -ENOSPC);
@@ -1266,8 +1271,13 @@ static struct kunit_case ims_test_cases[] = {
 	{}
 };
 
+static int ims_kunit_suite_init(struct kunit_suite *suite);
+static void ims_kunit_suite_exit(struct kunit_suite *suite);
+
 static struct kunit_suite ims_test_suite = {
 	.name		= "ims",
+	.suite_init	= ims_kunit_suite_init,
+	.suite_exit	= ims_kunit_suite_exit,
 	.test_cases	= ims_test_cases,
 };
 
@@ -1536,10 +1546,10 @@ static struct ims_dsa *ims_dsa_setup(struct kunit *test)
 	d->grpcfg = FIELD_GET(DSA_TABLE_GRPCFG, tbl) * DSA_TABLE_MULT;
 	d->wqcfg = FIELD_GET(DSA_TABLE_WQCFG, tbl) * DSA_TABLE_MULT + IMS_DSA_WQ * wqcfg_size;
 	d->ims_table = FIELD_GET(DSA_TABLE_IMS, tbl) * DSA_TABLE_MULT;
-	d->ims_slots = FIELD_GET(DSA_GENCAP_MAX_IMS_MULT, d->gencap) * DSA_IMS_SLOTS_PER_MULT;
+	d->ims_slots = FIELD_GET(DSA_GENCAP_MAX_IMS_MULT, d->gencap) * IDXD_IMS_SLOTS_PER_MULT;
 	KUNIT_ASSERT_NE_MSG(test, d->ims_table, 0, "no IMS table in TABLE_OFFSET");
 	KUNIT_ASSERT_GT_MSG(test, d->ims_slots, 1, "no IMS slots in GENCAP");
-	KUNIT_ASSERT_LE(test, d->ims_table + d->ims_slots * IMS_SLOT_SIZE,
+	KUNIT_ASSERT_LE(test, d->ims_table + d->ims_slots * IDXD_IMS_SLOT_SIZE,
 			pci_resource_len(pdev, 0));
 
 	ims_dsa_enable_wq(d);
@@ -1678,10 +1688,10 @@ static void ims_dsa_test_completion_irq(struct kunit *test)
 	unsigned int i;
 	u8 status;
 
-	dev_msi_set_default_cookie(&d->pdev->dev, IMS_COOKIE_PASID(IMS_DSA_PASID));
+	dev_msi_set_default_cookie(&d->pdev->dev, IDXD_IMS_COOKIE_PASID(IMS_DSA_PASID));
 	v = ims_dsa_get_vec(d, 0, NULL);
-	ctrl = ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_CTRL);
-	addr_lo = ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_ADDR_LO);
+	ctrl = ioread32(ims_dsa_ctrl(d->bar0 + d->ims_table, v->index));
+	addr_lo = ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IDXD_IMS_SLOT_ADDR_LO);
 	KUNIT_EXPECT_EQ(test, ctrl, ims_kunit_pasid_ctrl(IMS_DSA_PASID, false));
 	KUNIT_EXPECT_TRUE_MSG(test, IMS_KUNIT_MSI_WINDOW(addr_lo),
 			      "slot %u addr_lo %#x: no message", v->index, addr_lo);
@@ -1709,16 +1719,16 @@ static void ims_dsa_test_completion_irq(struct kunit *test)
 static void ims_dsa_test_pasid_mismatch(struct kunit *test)
 {
 	struct ims_dsa *d = ims_dsa_setup(test);
-	u64 other = IMS_COOKIE_PASID(IMS_DSA_OTHER_PASID), swerr;
+	u64 other = IDXD_IMS_COOKIE_PASID(IMS_DSA_OTHER_PASID), swerr;
 	struct ims_dsa_vec *good, *bad;
 	u8 status;
 	int ret;
 
-	dev_msi_set_default_cookie(&d->pdev->dev, IMS_COOKIE_PASID(IMS_DSA_PASID));
+	dev_msi_set_default_cookie(&d->pdev->dev, IDXD_IMS_COOKIE_PASID(IMS_DSA_PASID));
 	good = ims_dsa_get_vec(d, 0, NULL);
 	bad = ims_dsa_get_vec(d, 1, &other);
 	KUNIT_EXPECT_EQ(test,
-			ioread32(ims_dsa_slot(d->bar0 + d->ims_table, bad->index) + IMS_SLOT_CTRL),
+			ioread32(ims_dsa_ctrl(d->bar0 + d->ims_table, bad->index)),
 			ims_kunit_pasid_ctrl(IMS_DSA_OTHER_PASID, false));
 
 	ims_dsa_memmove(d, bad, 0);
@@ -1761,14 +1771,14 @@ static void ims_dsa_test_masked_pending(struct kunit *test)
 	struct ims_dsa_vec *v;
 	u8 status;
 
-	dev_msi_set_default_cookie(&d->pdev->dev, IMS_COOKIE_PASID(IMS_DSA_PASID));
+	dev_msi_set_default_cookie(&d->pdev->dev, IDXD_IMS_COOKIE_PASID(IMS_DSA_PASID));
 	v = ims_dsa_get_vec(d, 0, NULL);
 
 	/* Not lazily: mask the slot now. */
 	irq_set_status_flags(v->virq, IRQ_DISABLE_UNLAZY);
 	disable_irq(v->virq);
 	KUNIT_EXPECT_EQ(test,
-			ioread32(ims_dsa_slot(d->bar0 + d->ims_table, v->index) + IMS_SLOT_CTRL),
+			ioread32(ims_dsa_ctrl(d->bar0 + d->ims_table, v->index)),
 			ims_kunit_pasid_ctrl(IMS_DSA_PASID, true));
 
 	ims_dsa_memmove(d, v, 0);
@@ -1794,30 +1804,69 @@ static struct kunit_case ims_dsa_test_cases[] = {
 
 static struct kunit_suite ims_dsa_test_suite = {
 	.name		= "ims_dsa",
+	.suite_init	= ims_kunit_suite_init,
+	.suite_exit	= ims_kunit_suite_exit,
 	.test_cases	= ims_dsa_test_cases,
 };
 
 /* --- the device ------------------------------------------------------------ */
 
-KUNIT_DEFINE_ACTION_WRAPPER(ims_kunit_pci_dev_put, pci_dev_put, struct pci_dev *);
-
 /*
- * Returns the first emulated DSA function, held until the case ends, or
- * skips the case: when there is none, or when a driver owns it (the test
- * would fight the driver for the device and its MSI domains).
+ * The suites bind the emulated DSA through a PCI driver of their own, so
+ * that an IMS domain is created, as the core requires, on a device bound
+ * to the caller's driver, and no other driver owns the function meanwhile.
+ * The driver has no static IDs, hence no module alias: each suite adds the
+ * DSA's ID dynamically, which binds a function only if no driver has it.
  */
+static struct pci_dev *ims_kunit_bound;
+
+static int ims_kunit_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	/* One function is enough. */
+	if (ims_kunit_bound)
+		return -EBUSY;
+	ims_kunit_bound = pdev;
+	return 0;
+}
+
+static void ims_kunit_pci_remove(struct pci_dev *pdev)
+{
+	if (ims_kunit_bound == pdev)
+		ims_kunit_bound = NULL;
+}
+
+static struct pci_driver ims_kunit_pci_driver = {
+	.name	= "ims_kunit",
+	.probe	= ims_kunit_pci_probe,
+	.remove	= ims_kunit_pci_remove,
+};
+
+static int ims_kunit_suite_init(struct kunit_suite *suite)
+{
+	int ret;
+
+	ret = pci_register_driver(&ims_kunit_pci_driver);
+	if (ret)
+		return ret;
+	ret = pci_add_dynid(&ims_kunit_pci_driver, PCI_VENDOR_ID_INTEL,
+			    PCI_DEVICE_ID_INTEL_DSA_SPR0, PCI_ANY_ID, PCI_ANY_ID, 0, 0, 0);
+	if (ret)
+		pci_unregister_driver(&ims_kunit_pci_driver);
+	return ret;
+}
+
+static void ims_kunit_suite_exit(struct kunit_suite *suite)
+{
+	pci_unregister_driver(&ims_kunit_pci_driver);
+}
+
+/* The function the suite's driver is bound to; skips the case if none. */
 static struct pci_dev *ims_kunit_pdev(struct kunit *test)
 {
-	struct pci_dev *pdev;
-
-	pdev = pci_get_device(PCI_VENDOR_ID_INTEL, PCI_DEVICE_ID_INTEL_DSA_SPR0, NULL);
-	if (!pdev)
-		kunit_skip(test, "no %04x:%04x PCI function (QEMU -device intel-dsa)",
+	if (!ims_kunit_bound)
+		kunit_skip(test, "no free %04x:%04x PCI function (QEMU -device intel-dsa)",
 			   PCI_VENDOR_ID_INTEL, PCI_DEVICE_ID_INTEL_DSA_SPR0);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, ims_kunit_pci_dev_put, pdev));
-	if (pdev->dev.driver)
-		kunit_skip(test, "%s is bound to %s", pci_name(pdev), pdev->dev.driver->name);
-	return pdev;
+	return ims_kunit_bound;
 }
 
 kunit_test_suites(&ims_test_suite, &ims_dsa_test_suite);

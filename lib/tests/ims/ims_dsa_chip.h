@@ -2,13 +2,15 @@
 /*
  * The emulated DSA for the IMS core's KUnit suite and benchmarks: the few
  * registers they program, and the IMS chip of its slot table. The table is
- * in BAR 0 (TABLE_OFFSET.ims), slots in the 16-byte format of
- * <linux/ims.h>; the chip's private data is the table's __iomem address.
+ * in BAR 0 (TABLE_OFFSET.ims), slots in the format of <linux/idxd_ims.h>,
+ * which the Rust DSA driver shares; the chip's private data is the table's
+ * __iomem address.
  */
-#ifndef _KERNEL_IRQ_IMS_DSA_CHIP_H
-#define _KERNEL_IRQ_IMS_DSA_CHIP_H
+#ifndef _LIB_TESTS_IMS_DSA_CHIP_H
+#define _LIB_TESTS_IMS_DSA_CHIP_H
 
 #include <linux/bits.h>
+#include <linux/idxd_ims.h>
 #include <linux/ims.h>
 #include <linux/io.h>
 #include <linux/msi.h>
@@ -81,7 +83,6 @@
 #define  DSA_WQCFG_STATE_OF		GENMASK(31, 30)
 #define  DSA_WQCFG_STATE_ENABLED	1
 
-#define DSA_IMS_SLOTS_PER_MULT		256
 /* int_handle of a descriptor: bit 15 names an IMS slot, not an MSI-X vector */
 #define DSA_INT_HANDLE_IMS		0x8000
 /* BAR2: four 4 KiB portal pages per WQ (the first is the unlimited portal) */
@@ -89,26 +90,32 @@
 
 static void __iomem *ims_dsa_slot(void *table, unsigned int index)
 {
-	return (void __iomem *)table + index * IMS_SLOT_SIZE;
+	return (void __iomem *)table + index * IDXD_IMS_SLOT_SIZE;
 }
 
 static void ims_dsa_write_msg(void *table, unsigned int index, const struct msi_msg *msg)
 {
 	void __iomem *slot = ims_dsa_slot(table, index);
 
-	iowrite32(msg->address_lo, slot + IMS_SLOT_ADDR_LO);
-	iowrite32(msg->address_hi, slot + IMS_SLOT_ADDR_HI);
-	iowrite32(msg->data, slot + IMS_SLOT_DATA);
+	iowrite32(msg->address_lo, slot + IDXD_IMS_SLOT_ADDR_LO);
+	iowrite32(msg->address_hi, slot + IDXD_IMS_SLOT_ADDR_HI);
+	iowrite32(msg->data, slot + IDXD_IMS_SLOT_DATA);
+}
+
+/* The ctrl word of slot @index */
+static void __iomem *ims_dsa_ctrl(void *table, unsigned int index)
+{
+	return ims_dsa_slot(table, index) + IDXD_IMS_SLOT_CTRL;
 }
 
 static void ims_dsa_mask(void *table, unsigned int index, u64 cookie)
 {
-	iowrite32(ims_slot_ctrl(cookie, true), ims_dsa_slot(table, index) + IMS_SLOT_CTRL);
+	iowrite32(idxd_ims_slot_ctrl(cookie, true), ims_dsa_ctrl(table, index));
 }
 
 static void ims_dsa_unmask(void *table, unsigned int index, u64 cookie)
 {
-	iowrite32(ims_slot_ctrl(cookie, false), ims_dsa_slot(table, index) + IMS_SLOT_CTRL);
+	iowrite32(idxd_ims_slot_ctrl(cookie, false), ims_dsa_ctrl(table, index));
 }
 
 static void ims_dsa_shutdown(void *table, unsigned int index)
@@ -116,10 +123,10 @@ static void ims_dsa_shutdown(void *table, unsigned int index)
 	void __iomem *slot = ims_dsa_slot(table, index);
 
 	/* Mask first: the slot is never live with a half-cleared message. */
-	iowrite32(IMS_SLOT_CTRL_MASK, slot + IMS_SLOT_CTRL);
-	iowrite32(0, slot + IMS_SLOT_ADDR_LO);
-	iowrite32(0, slot + IMS_SLOT_ADDR_HI);
-	iowrite32(0, slot + IMS_SLOT_DATA);
+	iowrite32(IDXD_IMS_CTRL_MASK, slot + IDXD_IMS_SLOT_CTRL);
+	iowrite32(0, slot + IDXD_IMS_SLOT_ADDR_LO);
+	iowrite32(0, slot + IDXD_IMS_SLOT_ADDR_HI);
+	iowrite32(0, slot + IDXD_IMS_SLOT_DATA);
 }
 
 static const struct ims_chip_ops ims_dsa_ops = {
@@ -129,4 +136,4 @@ static const struct ims_chip_ops ims_dsa_ops = {
 	.shutdown	= ims_dsa_shutdown,
 };
 
-#endif /* _KERNEL_IRQ_IMS_DSA_CHIP_H */
+#endif /* _LIB_TESTS_IMS_DSA_CHIP_H */

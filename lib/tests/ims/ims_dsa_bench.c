@@ -306,7 +306,7 @@ static int bench_setup(struct bench *b)
 						b->bar0 + b->ims_table,
 						FIELD_GET(DSA_GENCAP_MAX_IMS_MULT,
 							  readq(b->bar0 + DSA_GENCAP)) *
-						DSA_IMS_SLOTS_PER_MULT);
+						IDXD_IMS_SLOTS_PER_MULT);
 	devres_close_group(dev, b->group);
 	if (ret < 0)
 		return ret;
