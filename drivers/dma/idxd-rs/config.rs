@@ -565,6 +565,13 @@ impl Shared {
         let vector = user
             .alloc(None, None)
             .map_err(|e| self.fail(scmd::WQ_IRQ_ERR, e))?;
+        dev_info!(
+            vector.device(),
+            "IMS slot {} (irq {}), cookie {:#x}\n",
+            vector.index(),
+            vector.virq(),
+            vector.cookie()
+        );
         // CAST: IMS indices are below the 2048 slots of the device, so fit `u16`.
         let index = vector.index() as u16;
         let handle = if hw.cmdcap.request_int_handles() {

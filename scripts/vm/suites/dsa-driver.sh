@@ -1,7 +1,8 @@
 # The Rust DSA driver (drivers/dma/idxd-rs, module idxd) on the emulated DSA: probe, the
 # module alias, two kernel WQs configured through the idxd sysfs ABI (lib.sh: dsa_setup),
 # dmaengine channels that dmatest drives (memcpy and memset, 0 failures),
-# completions counted on IMS vectors rather than MSI-X 0, the driver's KUnit suite (its
+# each enabled WQ an IMS user with its own vector and cookie, completions counted on IMS
+# vectors rather than MSI-X 0, the driver's KUnit suite (its
 # register layouts, run when the module loads), recovery from an injected
 # software error and a halted WQ, unbind with work outstanding, and 10 unbind/rebind and
 # 10 unload/reload cycles. Leaves the device unbound and the module unloaded.
@@ -9,11 +10,11 @@
 . /tests/lib.sh
 
 echo "TAP version 13"
-echo "1..14"
+echo "1..15"
 
 dev=$(find_pci 0x8086 0x0b25)
 if [ -z "$dev" ]; then
-	for i in $(seq 14); do echo "ok $i # SKIP no 8086:0b25 device"; done
+	for i in $(seq 15); do echo "ok $i # SKIP no 8086:0b25 device"; done
 	exit 0
 fi
 bdf=${dev##*/}
@@ -95,6 +96,22 @@ check "kunit: idxd_rs_regs, the register layouts, pass" regs_kunit
 set -- $(chans)
 echo "# channels: $*"
 check "dmaengine: the device has DMA channels" [ $# -ge 1 ]
+# Each enabled WQ is its own IMS user: the driver logs its vector as the IMS core reports it,
+# which names the vector's device (the WQ's own wqN.M) and its cookie (the WQ device's, 0:
+# kernel WQs submit without a PASID); the interrupt is one of the idxd-wq ones.
+wq_vectors() {
+	n=0
+	for w in /sys/bus/dsa/devices/wq*.*; do
+		[ "$(cat "$w/state")" = enabled ] || continue
+		line=$(dmesg | grep " ${w##*/}: IMS slot " | tail -1)
+		echo "# ${line:-${w##*/}: no IMS vector logged}"
+		irq=$(echo "$line" | sed -n 's/.*: IMS slot [0-9]* (irq \([0-9]*\)), cookie 0x0$/\1/p')
+		[ -n "$irq" ] && grep -q "^ *$irq:.*idxd-wq" /proc/interrupts || return 1
+		n=$((n + 1))
+	done
+	[ $n -ge 2 ]
+}
+check "ims: each enabled WQ's vector belongs to its wqN.M device, with its cookie" wq_vectors
 
 misc0=$(irqs idxd-misc)
 ims0=$(irqs idxd-wq)
