@@ -695,6 +695,9 @@ impl<T: ImsChip> ImsVector<T> {
     /// The domain owns the registration: it is freed when the returned [`ImsIrq`] is dropped
     /// or freed ([`ImsIrq::free_irq`]), or when the device is unbound, whichever comes first.
     /// On failure the vector is freed. Fails with `ENODEV` once the device is unbound.
+    ///
+    /// Freeing the interrupt waits for the handler under the domain's lock: the handler must
+    /// not call into this domain's API.
     pub fn request_threaded_irq<H: ThreadedHandler + Send + 'static, E: 'static>(
         self,
         flags: Flags,
