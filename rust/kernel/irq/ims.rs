@@ -1019,12 +1019,16 @@ pub unsafe extern "C" fn devm_ims_domain_create(
         Ok(d) => d,
         Err(e) => return e.to_ptr(),
     };
-    let ptr = Arc::into_raw(domain);
+    let ptr = Arc::into_raw(domain.clone());
     // INVARIANT: `ptr` came from `Arc::into_raw`; the `CDomainRef` owns its reference. If the
-    // registration fails, it is dropped, and the domain with it.
+    // registration fails, it is dropped with it.
     match devres::register(dev, CDomainRef(ptr as usize), GFP_KERNEL) {
         Ok(()) => ptr.cast_mut().cast(),
-        Err(e) => e.to_ptr(),
+        Err(e) => {
+            // The caller gets no domain: remove it now rather than at unbind.
+            domain.teardown();
+            e.to_ptr()
+        }
     }
 }
 
