@@ -210,9 +210,14 @@ static void print_ratio(char *buf, size_t len, u64 x, u64 y)
 	snprintf(buf, len, "%llu.%03llu", div_u64(r, 1000), r % 1000);
 }
 
-/* Median and mean of the bench_n figures of each vector, IMS first. */
-static void bench_stats(struct bench *b, u64 med[2], u64 avg[2])
+/*
+ * Prints the median and mean of the bench_n figures of each vector, IMS
+ * first, and their ratios, after @what ("" or "lifecycle ").
+ */
+static void bench_report(struct bench *b, const char *what)
 {
+	char rmed[24], rmean[24];
+	u64 med[2], avg[2];
 	unsigned int t;
 
 	for (t = 0; t < 2; t++) {
@@ -220,12 +225,14 @@ static void bench_stats(struct bench *b, u64 med[2], u64 avg[2])
 		sort(b->vec[t].ns, bench_n, sizeof(u64), cmp_u64, NULL);
 		med[t] = b->vec[t].ns[bench_n / 2];
 	}
+	print_ratio(rmed, sizeof(rmed), med[0], med[1]);
+	print_ratio(rmean, sizeof(rmean), avg[0], avg[1]);
+	pr_info(BENCH_NAME ": %sn=%u ims_median_ns=%llu msix_median_ns=%llu ims_mean_ns=%llu msix_mean_ns=%llu ratio_median=%s ratio_mean=%s\n",
+		what, bench_n, med[0], med[1], avg[0], avg[1], rmed, rmean);
 }
 
 static int bench_run(struct bench *b)
 {
-	char rmed[24], rmean[24];
-	u64 med[2], avg[2];
 	unsigned int i, t;
 	s64 ns;
 	int ret;
@@ -249,12 +256,8 @@ static int bench_run(struct bench *b)
 		}
 		b->vec[t].ns[i / 2] = ns;
 	}
-	bench_stats(b, med, avg);
 	set_cpus_allowed_ptr(current, cpu_possible_mask);
-	print_ratio(rmed, sizeof(rmed), med[0], med[1]);
-	print_ratio(rmean, sizeof(rmean), avg[0], avg[1]);
-	pr_info(BENCH_NAME ": n=%u ims_median_ns=%llu msix_median_ns=%llu ims_mean_ns=%llu msix_mean_ns=%llu ratio_median=%s ratio_mean=%s\n",
-		bench_n, med[0], med[1], avg[0], avg[1], rmed, rmean);
+	bench_report(b, "");
 	return 0;
 }
 
@@ -303,8 +306,6 @@ static s64 bench_life_msix(struct bench *b)
  */
 static int bench_lifecycle(struct bench *b)
 {
-	char rmed[24], rmean[24];
-	u64 med[2], avg[2];
 	unsigned int i, t;
 	s64 ns;
 	int ret;
@@ -321,16 +322,13 @@ static int bench_lifecycle(struct bench *b)
 		t = i & 1;
 		ns = t ? bench_life_msix(b) : bench_life_ims(b);
 		if (ns < 0) {
-			pr_err(BENCH_NAME ": lifecycle %u on %s: %lld\n", i, t ? "MSI-X" : "IMS", ns);
+			pr_err(BENCH_NAME ": lifecycle %u on %s: %lld\n", i,
+			       t ? "MSI-X" : "IMS", ns);
 			return ns;
 		}
 		b->vec[t].ns[i / 2] = ns;
 	}
-	bench_stats(b, med, avg);
-	print_ratio(rmed, sizeof(rmed), med[0], med[1]);
-	print_ratio(rmean, sizeof(rmean), avg[0], avg[1]);
-	pr_info(BENCH_NAME ": lifecycle n=%u ims_median_ns=%llu msix_median_ns=%llu ims_mean_ns=%llu msix_mean_ns=%llu ratio_median=%s ratio_mean=%s\n",
-		bench_n, med[0], med[1], avg[0], avg[1], rmed, rmean);
+	bench_report(b, "lifecycle ");
 	return 0;
 }
 

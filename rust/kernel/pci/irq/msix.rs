@@ -51,10 +51,10 @@ impl<'a> IrqVectorRegistration<'a> {
             return Err(ENOTSUPP);
         }
         let index = index.unwrap_or(msi::ANY_INDEX);
-        // SAFETY: `self.dev` is a valid, bound PCI device with MSI-X enabled (checked above);
-        // a null affinity descriptor asks for the default affinity.
-        let map =
-            unsafe { bindings::pci_msix_alloc_irq_at(self.dev.as_raw(), index, core::ptr::null()) };
+        let dev = self.dev.as_raw();
+        // SAFETY: `dev` is a valid, bound PCI device with MSI-X enabled (checked above); a null
+        // affinity descriptor asks for the default affinity.
+        let map = unsafe { bindings::pci_msix_alloc_irq_at(dev, index, core::ptr::null()) };
         // INVARIANT: `map` was allocated for `self.dev` just now.
         Ok(DynIrqVector {
             reg: self,
