@@ -10,17 +10,18 @@
 #
 # Usage: dsa_qtest.py [path/to/qemu-system-x86_64]
 
+import os
 import struct
-import subprocess
 import sys
+
+sys.dont_write_bytecode = True     # no __pycache__ in lib/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) + "/lib")
+from qtest import QTest, check, summary  # noqa: E402
 
 QEMU = sys.argv[1] if len(sys.argv) > 1 else \
     "/root/.cache/ims/qemu/build/qemu-system-x86_64"
 
-BIOS = "/usr/share/qemu/qboot.rom"   # never runs under -accel qtest
 SLOT = 4
-DEVFN = SLOT << 3
-MCFG = 0xb0000000
 BAR0 = 0xd0000000
 BAR2 = 0xd0100000
 
@@ -33,9 +34,6 @@ DST = 0x400000
 DST2 = 0x500000
 LIST = 0x600000
 
-passed = 0
-failed = 0
-
 
 def crc32c(data, seed=0):
     crc = ~seed & 0xffffffff
@@ -46,87 +44,12 @@ def crc32c(data, seed=0):
     return ~crc & 0xffffffff
 
 
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok %d - %s" % (passed + failed, what))
-    else:
-        failed += 1
-        print("not ok %d - %s" % (passed + failed, what))
-
-
-class QTest:
-    def __init__(self, devopts=""):
-        args = [QEMU, "-machine", "q35", "-accel", "qtest", "-qtest", "stdio",
-                "-qtest-log", "/dev/null", "-bios", BIOS, "-L", "/usr/share/qemu",
-                "-nodefaults", "-display", "none", "-m", "128M",
-                "-device", "intel-dsa,addr=%#x%s" % (SLOT, devopts),
-                "-d", "guest_errors", "-D", "/tmp/dsa_qtest.log"]
-        self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True, bufsize=1)
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        while True:
-            r = self.p.stdout.readline()
-            if not r:
-                raise RuntimeError("QEMU died on: " + line)
-            if r.startswith("OK") or r.startswith("FAIL") or \
-               r.startswith("ERR"):
-                return r.strip()
-
-    def val(self, line):
-        return int(self.cmd(line).split()[1], 16)
-
-    def close(self):
-        # QEMU keeps running when the qtest stream closes
-        self.p.terminate()
-        self.p.wait()
-
-    # memory
-    def r32(self, a):
-        return self.val("readl %#x" % a)
-
-    def r64(self, a):
-        return self.val("readq %#x" % a)
-
-    def w32(self, a, v):
-        self.cmd("writel %#x %#x" % (a, v))
-
-    def w64(self, a, v):
-        self.cmd("writeq %#x %#x" % (a, v))
-
-    def wbuf(self, a, b):
-        self.cmd("write %#x %d 0x%s" % (a, len(b), b.hex()))
-
-    def rbuf(self, a, n):
-        return bytes.fromhex(self.cmd("read %#x %d" % (a, n)).split()[1][2:])
-
-    # config space through MMCONFIG (enabled in setup)
-    def cfg(self, off, size=4):
-        a = MCFG + (DEVFN << 12) + off
-        return {1: self.val("readb %#x" % a), 2: self.val("readw %#x" % a),
-                4: self.val("readl %#x" % a)}[size]
-
-    def cfgw(self, off, v, size=4):
-        a = MCFG + (DEVFN << 12) + off
-        self.cmd("%s %#x %#x" % ({1: "writeb", 2: "writew", 4: "writel"}[size],
-                                 a, v))
-
-    def settle(self, n=4):
-        # a few main-loop round trips so that bottom halves run
-        for _ in range(n):
-            self.cmd("clock_step 1000")
+def start(devopts=""):
+    return QTest(QEMU, "intel-dsa", "/tmp/dsa_qtest.log", SLOT, devopts)
 
 
 def setup(q):
-    # q35 PCIEXBAR at 0xb0000000, 256 MiB, enabled
-    q.cmd("outl 0xcf8 0x80000060")
-    q.cmd("outl 0xcfc %#x" % (MCFG | 1))
-    q.cmd("outl 0xcf8 0x80000064")
-    q.cmd("outl 0xcfc 0")
+    q.enable_mmconfig()
     q.cfgw(0x10, BAR0)
     q.cfgw(0x14, 0)
     q.cfgw(0x18, BAR2)
@@ -215,7 +138,7 @@ def ims_slot(q, i, ctrl):
 
 
 def main():
-    q = QTest()
+    q = start()
     msix, table, ctl = setup(q)
 
     check(q.cfg(0) == 0x0b258086, "vendor:device 8086:0b25")
@@ -526,7 +449,7 @@ def main():
     q.close()
 
     # int-handle-req=on
-    q = QTest(",int-handle-req=on")
+    q = start(",int-handle-req=on")
     setup(q)
     configure(q)
     run_cmd(q, 1)
@@ -555,7 +478,7 @@ def main():
     q.close()
 
     # fail-next property
-    q = QTest(",fail-next=1,fail-status=0x20")
+    q = start(",fail-next=1,fail-status=0x20")
     setup(q)
     configure(q)
     run_cmd(q, 1)
@@ -565,8 +488,7 @@ def main():
     check(wait_cr(q, CR)[0] == 0x20, "fail-next property")
     q.close()
 
-    print("# %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":
