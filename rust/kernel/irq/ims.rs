@@ -625,6 +625,10 @@ impl<T: ImsChip> ImsUser<T> {
             Some(u) if u.used < u.quota => {}
             _ => return Err(ENOSPC),
         }
+        // A full domain: the MSI core would say `EBUSY`, as for a taken slot.
+        if index.is_none() && state.free == 0 {
+            return Err(ENOSPC);
+        }
         let cookie = cookie.unwrap_or_else(|| msi::default_cookie(&self.0.dev));
         let map = msi::secondary::alloc_at(&domain.dev, index, cookie)?;
         // INVARIANT: the slot holds the new vector, counted in the user's `used` and out of
