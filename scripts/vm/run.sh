@@ -41,6 +41,7 @@ qemu=("$QEMU_BIN"
 	-M q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 1G
 	-device intel-iommu,intremap=on
 	-device intel-dsa
+	-device ims-eq
 	-bios /usr/share/qemu/qboot.rom -L /usr/share/qemu
 	-nodefaults -display none -no-reboot
 	-kernel "$kernel" -initrd "$initrd")
