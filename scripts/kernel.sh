@@ -64,10 +64,23 @@ kmake() {
 	make -C "$KSRC" "${KMAKE_ARGS[@]}" "$@"
 }
 
+# A variant's first build starts from a copy of the main kernel's O= directory: the two
+# configurations differ in a few symbols, so make rebuilds only what depends on them (and
+# the kernel crate, whose cfg flags are the whole configuration) instead of everything.
+# A cold `make check` builds both kernels; this saves most of the second build.
+seed_variant() {
+	local main=$IMS_CACHE/linux/obj
+
+	[ -n "$IMS_KVARIANT" ] && [ ! -f "$KOBJ/.config" ] && [ -f "$main/vmlinux" ] || return 0
+	log "seeding $(basename "$KOBJ") from the main kernel's build directory"
+	cp -a "$main/." "$KOBJ/"
+}
+
 config() {
 	local key line sym want got bad=0
 
 	mkdir -p "$KOBJ"
+	seed_variant
 	key=$(hash_inputs "$FRAGMENT" "$STATE"/applied/*.patch 2>/dev/null || hash_inputs "$FRAGMENT")
 	if [ -f "$KOBJ/.config" ] && stamp_ok "kconfig$KSUFFIX" "$key"; then
 		return 0
