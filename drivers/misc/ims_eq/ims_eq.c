@@ -168,7 +168,7 @@ static_assert(sizeof(struct ims_eq_work) == 32);
 #define IMS_EQ_IRQ_TIMEOUT_MS	2000
 
 static unsigned int cmd_timeout_ms = 2000;
-module_param(cmd_timeout_ms, uint, 0644);
+module_param(cmd_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(cmd_timeout_ms, "How long to wait for a device command (ms, default 2000)");
 
 /**
@@ -550,10 +550,8 @@ static void ims_eq_bus_sync_unlock(void *priv)
 
 	might_sleep();
 	mutex_lock(&eq->cmd_lock);
-	for (eqn = 0; eqn < eq->nr_eqs; eqn++) {
-		eqn = find_next_bit(eq->dirty, eq->nr_eqs, eqn);
-		if (eqn >= eq->nr_eqs)
-			break;
+	/* A failed EQ is marked dirty again, for the next call: not revisited here. */
+	for_each_set_bit(eqn, eq->dirty, eq->nr_eqs) {
 		raw_spin_lock_irqsave(&eq->shadow_lock, flags);
 		clear_bit(eqn, eq->dirty);
 		want = eq->want[eqn];
