@@ -1201,6 +1201,11 @@ static void ims_test_4096_slots(struct kunit *test)
 	map = ims_kunit_alloc(k, dev, IMS_ANY_INDEX, NULL);
 	KUNIT_EXPECT_EQ(test, map.index, -ENOSPC);
 
+	/* Full with quota to spare: still -ENOSPC, not the MSI core's -EBUSY. */
+	KUNIT_EXPECT_EQ(test, ims_user_set_quota(ims_kunit_user(k, dev), IMS_KUNIT_BIG + 1), 0);
+	map = ims_kunit_alloc(k, dev, IMS_ANY_INDEX, NULL);
+	KUNIT_EXPECT_EQ(test, map.index, -ENOSPC);
+
 	/* A hole in the middle is found and filled. */
 	ims_kunit_free(k, 2048);
 	map = ims_kunit_alloc(k, dev, IMS_ANY_INDEX, NULL);
