@@ -17,10 +17,7 @@ import sys
 
 sys.dont_write_bytecode = True     # no __pycache__ in lib/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) + "/lib")
-from qtest import BIOS, QTest, check, summary  # noqa: E402
-
-QEMU = sys.argv[1] if len(sys.argv) > 1 else \
-    "/root/.cache/ims/qemu/build/qemu-system-x86_64"
+from qtest import BIOS, QEMU, QTest, check, summary  # noqa: E402
 
 SLOT = 4
 BAR0 = 0xd0000000

@@ -6,10 +6,14 @@
 # the device's config space through MMCONFIG. It lives in lib/ because
 # scripts/qtest.sh runs every tests/*.py as a test.
 
+import os
 import subprocess
 import sys
 import threading
 
+# The QEMU under test: the script's first argument, else the build in the default cache.
+QEMU = sys.argv[1] if len(sys.argv) > 1 else \
+    os.path.expanduser("~/.cache/ims/qemu/build/qemu-system-x86_64")
 BIOS = "/usr/share/qemu/qboot.rom"   # never runs under -accel qtest
 MCFG = 0xb0000000                    # q35 PCIEXBAR, see enable_mmconfig()
 
