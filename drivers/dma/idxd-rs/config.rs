@@ -41,6 +41,8 @@ pub(crate) const DRV_IDXD: &CStr = c"idxd";
 pub(crate) const DRV_DMAENGINE: &CStr = c"dmaengine";
 /// The name of the bus driver that enables a user WQ behind its character device.
 pub(crate) const DRV_USER: &CStr = c"user";
+/// The bus driver of WQs reserved for VFIO users (mdevs).
+pub(crate) const DRV_MDEV: &CStr = c"mdev";
 
 /// The longest WQ name, in bytes (as the C driver).
 const WQ_NAME_SIZE: usize = 1024;
@@ -73,6 +75,8 @@ pub(crate) enum WqType {
     None,
     Kernel,
     User,
+    /// Reserved for a mediated device (`mdev`).
+    Mdev,
 }
 
 impl WqType {
@@ -81,6 +85,7 @@ impl WqType {
             Self::None => "none",
             Self::Kernel => "kernel",
             Self::User => "user",
+            Self::Mdev => "mdev",
         }
     }
 }
@@ -112,6 +117,9 @@ enum Active {
         wq: Arc<UserWq>,
         cdev: Pin<KBox<MiscDeviceRegistration<UserCdev>>>,
     },
+    /// Bound to `mdev`: reserved for a mediated device, which enables the hardware WQ.
+    #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+    Mdev { wq: Arc<crate::vdcm::MdevWq> },
 }
 
 /// The configuration of a WQ.
@@ -469,6 +477,8 @@ impl Shared {
         }
         let want = if same(driver, DRV_DMAENGINE) {
             WqType::Kernel
+        } else if same(driver, DRV_MDEV) {
+            WqType::Mdev
         } else {
             WqType::User
         };
@@ -508,6 +518,15 @@ impl Shared {
 
         let active = match want {
             WqType::Kernel => Self::enable_kernel_wq(self, ims, &wq_dev, dma, wq_id, cfg)?,
+            #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+            WqType::Mdev => {
+                let name = CString::try_from_fmt(format_args!("wq{}.{id}", self.id))?;
+                let wq = crate::vdcm::MdevWq::new(hw.clone(), wq_id, name, cfg)
+                    .map_err(|e| self.fail(scmd::WQ_RES_ALLOC_ERR, e))?;
+                Active::Mdev { wq }
+            }
+            #[cfg(not(CONFIG_INTEL_IDXD_RS_VDCM))]
+            WqType::Mdev => return Err(self.fail(scmd::WQ_NO_DRV_NAME, EOPNOTSUPP)),
             _ => {
                 // Everything that can fail for want of memory comes before the WQ is enabled:
                 // from then on each failure must disable it again.
@@ -657,7 +676,35 @@ impl Shared {
                 self.hw.disable_wq(wq.id);
                 dev_info!(self.dev(), "wq{}.{id} disabled\n", self.id);
             }
+            #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+            Active::Mdev { wq } => {
+                wq.retire();
+                dev_info!(self.dev(), "wq{}.{id} disabled\n", self.id);
+            }
         }
+    }
+
+    /// Takes an enabled `mdev` WQ that no mdev has, for a new one.
+    #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+    pub(crate) fn take_mdev_wq(&self) -> Option<Arc<crate::vdcm::MdevWq>> {
+        let c = self.conf.lock();
+        c.wqs.iter().find_map(|w| match &w.active {
+            Some(Active::Mdev { wq }) if wq.try_take() => Some(wq.clone()),
+            _ => None,
+        })
+    }
+
+    /// The number of enabled `mdev` WQs that no mdev has.
+    #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+    pub(crate) fn mdev_available(&self) -> u32 {
+        let c = self.conf.lock();
+        let n = c
+            .wqs
+            .iter()
+            .filter(|w| matches!(&w.active, Some(Active::Mdev { wq }) if !wq.is_taken()))
+            .count();
+        // CAST: at most 64 WQs.
+        n as u32
     }
 }
 
@@ -1203,6 +1250,8 @@ impl Node {
                     WqType::Kernel
                 } else if input.is("user") {
                     WqType::User
+                } else if input.is("mdev") {
+                    WqType::Mdev
                 } else {
                     return Err(EINVAL);
                 };
@@ -1230,6 +1279,8 @@ impl WqConf {
         match &self.active {
             Some(Active::User { wq, .. }) => wq.clients(),
             Some(Active::Kernel { wq, .. }) => u32::from(wq.has_client()),
+            #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+            Some(Active::Mdev { wq }) => u32::from(wq.is_taken()),
             None => 0,
         }
     }
@@ -1242,7 +1293,9 @@ impl bus::Node for Node {
         }
         match self {
             Self::Device(_) => same(driver, DRV_IDXD),
-            Self::Wq(..) => same(driver, DRV_DMAENGINE) || same(driver, DRV_USER),
+            Self::Wq(..) => {
+                same(driver, DRV_DMAENGINE) || same(driver, DRV_USER) || same(driver, DRV_MDEV)
+            }
             _ => false,
         }
     }

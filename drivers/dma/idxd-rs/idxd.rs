@@ -19,10 +19,14 @@
 mod cdev;
 mod config;
 mod regs;
+#[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+mod vdcm;
 mod wq;
 
 use config::{BusDevices, Node, Shared, Types};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+#[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+use kernel::devres::Devres;
 use kernel::{
     bus,
     device::{self, Core},
@@ -46,9 +50,14 @@ use regs::{
 };
 
 /// The `dsa` bus and its drivers.
-pub(crate) static IDXD_BUS: bus::Bus<Node, 3> = bus::Bus::new(
+pub(crate) static IDXD_BUS: bus::Bus<Node, 4> = bus::Bus::new(
     c"dsa",
-    [config::DRV_IDXD, config::DRV_DMAENGINE, config::DRV_USER],
+    [
+        config::DRV_IDXD,
+        config::DRV_DMAENGINE,
+        config::DRV_USER,
+        config::DRV_MDEV,
+    ],
 );
 
 /// The instance numbers in use (the `N` of `dsaN`), one bit each.
@@ -268,6 +277,18 @@ impl Hw {
         regs::ims::offset(self.table.ims_offset(), index as usize) + field
     }
 
+    /// The message IMS slot `index` holds: address low and high, and data (0s if the
+    /// registers cannot be read).
+    #[cfg_attr(not(CONFIG_INTEL_IDXD_RS_VDCM), allow(dead_code))]
+    fn ims_slot(&self, index: u32) -> (u32, u32, u32) {
+        let r = |f| self.r32(self.ims_offset(index, f)).unwrap_or(0);
+        (
+            r(regs::ims::ADDR_LO),
+            r(regs::ims::ADDR_HI),
+            r(regs::ims::DATA),
+        )
+    }
+
     /// Reads, logs (rate-limited) and acknowledges a software error; returns it if there was
     /// one.
     fn take_swerr(&self) -> Result<Option<Swerr>> {
@@ -385,33 +406,33 @@ impl irq::ThreadedHandler for MiscIrq {
     }
 }
 
-/// An instance number, given back when dropped.
-struct Instance(u32);
+/// A number from a pool of 64, one bit of `pool` each, given back when dropped.
+pub(crate) struct PoolId {
+    pool: &'static AtomicU64,
+    pub(crate) id: u32,
+}
 
-impl Instance {
-    fn new() -> Result<Self> {
-        let mut cur = INSTANCES.load(Ordering::Relaxed);
+impl PoolId {
+    /// Takes the lowest free number of `pool`; `ENOSPC` if all 64 are taken.
+    pub(crate) fn new(pool: &'static AtomicU64) -> Result<Self> {
+        let mut cur = pool.load(Ordering::Relaxed);
         loop {
             let free = (!cur).trailing_zeros();
             if free >= 64 {
                 return Err(ENOSPC);
             }
-            match INSTANCES.compare_exchange(
-                cur,
-                cur | (1 << free),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(Self(free)),
+            match pool.compare_exchange(cur, cur | (1 << free), Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(Self { pool, id: free }),
                 Err(now) => cur = now,
             }
         }
     }
 }
 
-impl Drop for Instance {
+impl Drop for PoolId {
     fn drop(&mut self) {
-        INSTANCES.fetch_and(!(1 << self.0), Ordering::AcqRel);
+        self.pool.fetch_and(!(1 << self.id), Ordering::AcqRel);
     }
 }
 
@@ -425,12 +446,15 @@ impl Drop for Instance {
 /// domain, which `devices` tears down at unbind. Only the MSI-X vectors borrow the binding.
 struct Idxd<'bound> {
     hw: Arc<Hw>,
+    /// The mdev parent, dropped first: it removes the mdevs, each waiting for its user.
+    #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+    vdcm: Option<Devres<Pin<KBox<kernel::vfio::mdev::Parent<vdcm::VdcmDriver>>>>>,
     /// Dropped first, in `Drop`: the bus devices, so every WQ and the device are disabled.
     devices: Option<BusDevices>,
     _misc: irq::DevresRegistration<MiscIrq>,
     _vectors: pci::IrqVectorRegistration<'bound>,
     _types: Types,
-    _instance: Instance,
+    _instance: PoolId,
 }
 
 impl Idxd<'_> {
@@ -503,7 +527,7 @@ impl Idxd<'_> {
             return Err(ENODEV);
         }
 
-        let instance = Instance::new()?;
+        let instance = PoolId::new(&INSTANCES)?;
         let vectors =
             bound.alloc_irq_vectors(1, 1, pci::IrqTypes::default().with(pci::IrqType::MsiX))?;
         let ims = ImsDomain::new(
@@ -512,7 +536,9 @@ impl Idxd<'_> {
             DsaIms(hw.clone()),
             hw.gencap.ims_slots(),
         )?;
-        let shared = Shared::new(hw.clone(), instance.0, ims)?;
+        #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+        let vdcm_ims = ims.clone();
+        let shared = Shared::new(hw.clone(), instance.id, ims)?;
         let misc = irq::ThreadedRegistration::new_devres(
             bound.as_ref(),
             vectors.index(0)?.into(),
@@ -529,6 +555,8 @@ impl Idxd<'_> {
         let types = Types::new()?;
         let mut this = Idxd {
             hw: hw.clone(),
+            #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+            vdcm: None,
             devices: None,
             _misc: misc,
             _vectors: vectors,
@@ -536,6 +564,14 @@ impl Idxd<'_> {
             _instance: instance,
         };
         this.devices = Some(BusDevices::add(&shared, &this._types)?);
+        #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+        {
+            // Without the mdev parent the device still works for the host.
+            match vdcm::VdcmParent::register(bound.as_ref(), shared.clone(), vdcm_ims) {
+                Ok(parent) => this.vdcm = Some(parent),
+                Err(e) => dev_warn!(dev, "no mdev parent: {:?}\n", e),
+            }
+        }
 
         dev_info!(
             dev,
@@ -579,6 +615,10 @@ impl Drop for Idxd<'_> {
         // freed, then the device is disabled. The misc interrupt handler and the MSI-X vector
         // follow as the fields are dropped, in that order, and the BARs at unbind (devres).
         self.hw.stopping.store(true, Ordering::Release);
+        #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+        {
+            self.vdcm = None;
+        }
         self.devices = None;
         let _ = self.hw.quiesce();
     }
@@ -590,7 +630,10 @@ struct IdxdModule {
     /// Dropped first: unbinding the PCI devices deletes every device on the bus.
     #[pin]
     _pci: driver::Registration<pci::Adapter<IdxdDriver>>,
-    _bus: bus::BusRegistration<Node, 3>,
+    /// The mdev driver, after the PCI driver whose devices are its parents.
+    #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+    _mdev: kernel::vfio::mdev::DriverRegistration<vdcm::VdcmDriver>,
+    _bus: bus::BusRegistration<Node, 4>,
 }
 
 impl InPlaceModule for IdxdModule {
@@ -598,6 +641,8 @@ impl InPlaceModule for IdxdModule {
         try_pin_init!(Self {
             // The bus first: probing adds devices to it.
             _bus: IDXD_BUS.register(module)?,
+            #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
+            _mdev: vdcm::MDEV_DRIVER.register(module)?,
             _pci <- driver::Registration::new(c"idxd", module),
         })
     }
