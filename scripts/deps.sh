@@ -11,9 +11,13 @@ BINDGEN_VERSION=0.73.2
 MESON_VERSION=1.5.0
 PYCOTAP_VERSION=1.3.1
 PYENV=$IMS_CACHE/pyenv
+# Debian bookworm's mdevctl, for the VM (scripts/initramfs.sh takes it from here)
+MDEVCTL_VERSION=1.2.0-3+b1
+MDEVCTL_DIR=$IMS_CACHE/mdevctl
 
-key=$(printf '%s %s %s %s' "$(hash_inputs "$IMS_TOP/scripts/config/packages.txt" "$0")" \
-	"$BINDGEN_VERSION" "$MESON_VERSION" "$PYCOTAP_VERSION" | sha256sum | cut -c1-16)
+key=$(printf '%s %s %s %s %s' "$(hash_inputs "$IMS_TOP/scripts/config/packages.txt" "$0")" \
+	"$BINDGEN_VERSION" "$MESON_VERSION" "$PYCOTAP_VERSION" "$MDEVCTL_VERSION" |
+	sha256sum | cut -c1-16)
 
 pkgs=$(grep -v '^#' "$IMS_TOP/scripts/config/packages.txt")
 
@@ -51,13 +55,35 @@ fetch_linux_source() {
 	mv "$KPKG_DIR.tmp" "$KPKG_DIR"
 }
 
+# mdevctl runs only in the VM, which has no udev. Its package depends on udev, and installing
+# that on a bookworm host upgrades systemd, so the .deb is unpacked into $MDEVCTL_DIR rather
+# than installed: the binary is Debian's, unmodified, and needs only libc and libgcc_s.
+fetch_mdevctl() {
+	local deb
+
+	[ "$(cat "$MDEVCTL_DIR/VERSION" 2>/dev/null)" = "$MDEVCTL_VERSION" ] && return 0
+	log "fetching mdevctl $MDEVCTL_VERSION from Debian"
+	rm -rf "$MDEVCTL_DIR" "$MDEVCTL_DIR.tmp" "$MDEVCTL_DIR.deb"
+	mkdir -p "$MDEVCTL_DIR.deb"
+	(cd "$MDEVCTL_DIR.deb" &&
+		apt-get -o APT::Sandbox::User=root -qq download "mdevctl=$MDEVCTL_VERSION") ||
+		die "downloading mdevctl $MDEVCTL_VERSION failed (apt-cache policy mdevctl)"
+	deb=$(echo "$MDEVCTL_DIR.deb"/mdevctl_*.deb)
+	dpkg-deb -x "$deb" "$MDEVCTL_DIR.tmp"
+	[ -x "$MDEVCTL_DIR.tmp/usr/bin/mdevctl" ] || die "$deb holds no usr/bin/mdevctl"
+	echo "$MDEVCTL_VERSION" > "$MDEVCTL_DIR.tmp/VERSION"
+	rm -rf "$MDEVCTL_DIR.deb"
+	mv "$MDEVCTL_DIR.tmp" "$MDEVCTL_DIR"
+}
+
 have_all() {
 	# shellcheck disable=SC2086
 	! dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -qv 'install ok installed' &&
 		[ -x "$HOME/.cargo/bin/bindgen" ] &&
 		"$HOME/.cargo/bin/bindgen" --version | grep -q " $BINDGEN_VERSION" &&
 		[ -x "$PYENV/bin/meson" ] &&
-		[ -f "$KTARBALL" ]
+		[ -f "$KTARBALL" ] &&
+		[ "$(cat "$MDEVCTL_DIR/VERSION" 2>/dev/null)" = "$MDEVCTL_VERSION" ]
 }
 
 if stamp_ok deps "$key" && have_all; then
@@ -96,5 +122,6 @@ if [ ! -x "$PYENV/bin/meson" ]; then
 fi
 
 fetch_linux_source
+fetch_mdevctl
 
 stamp_set deps "$key"
