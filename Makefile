@@ -13,7 +13,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -57,6 +57,13 @@ check: build builtin
 builtin: build
 	@IMS_KVARIANT=builtin $(S)/lib/timed.sh kernel-builtin $(S)/kernel.sh
 	@IMS_KVARIANT=builtin $(S)/lib/timed.sh initramfs-builtin $(S)/initramfs.sh
+
+# The peer kernel variant: the upstream C idxd instead of our Rust driver
+# (scripts/config/peer.config), from the same source tree, after the main build. Not part
+# of `make check`: it checks the emulated DSA and our ABI against the C driver.
+peer: build
+	@IMS_KVARIANT=peer $(S)/lib/timed.sh kernel-peer $(S)/kernel.sh
+	@IMS_KVARIANT=peer $(S)/lib/timed.sh initramfs-peer $(S)/initramfs.sh
 
 qtest: qemu
 	@$(S)/qtest.sh
