@@ -6,6 +6,7 @@
 #	make check	build everything, run every test suite in the VM; non-zero on failure
 #	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
 #	make bench-ims	IMS benchmarks in the VM (figures in out/tap.log)
+#	make check-peer	the upstream C idxd on the emulated DSA (peer kernel; not in make check)
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
@@ -13,7 +14,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin peer check-peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -65,6 +66,10 @@ peer: build
 	@IMS_KVARIANT=peer $(S)/lib/timed.sh kernel-peer $(S)/kernel.sh
 	@IMS_KVARIANT=peer $(S)/lib/timed.sh initramfs-peer $(S)/initramfs.sh
 
+check-peer: peer
+	@IMS_KVARIANT=peer IMS_OUT=$(CURDIR)/out/peer \
+		$(S)/lib/timed.sh vm-peer $(S)/vm/run.sh check $(S)/vm/peer.list
+
 qtest: qemu
 	@$(S)/qtest.sh
 
@@ -89,4 +94,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,13p' Makefile
