@@ -7,6 +7,7 @@
 #	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
 #	make bench-ims	IMS benchmarks in the VM (figures in out/tap.log)
 #	make check-peer	the upstream C idxd on the emulated DSA (peer kernel; not in make check)
+#	make abi-peer	the idxd sysfs attributes of the C and the Rust idxd, and their differences
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
@@ -14,7 +15,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin peer check-peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin peer check-peer abi-peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -70,6 +71,10 @@ check-peer: peer
 	@IMS_KVARIANT=peer IMS_OUT=$(CURDIR)/out/peer \
 		$(S)/lib/timed.sh vm-peer $(S)/vm/run.sh check $(S)/vm/peer.list
 
+# One boot of each kernel; the attribute lists and their differences in out/peer-abi/.
+abi-peer: peer
+	@$(S)/lib/timed.sh abi-peer $(S)/peer-abi.sh
+
 qtest: qemu
 	@$(S)/qtest.sh
 
@@ -94,4 +99,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,13p' Makefile
+	@sed -n '3,14p' Makefile
