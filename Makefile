@@ -8,6 +8,7 @@
 #	make bench-ims	IMS benchmarks in the VM (figures in out/tap.log)
 #	make check-peer	the upstream C idxd on the emulated DSA (peer kernel; not in make check)
 #	make abi-peer	the idxd sysfs attributes of the C and the Rust idxd, and their differences
+#	make bench-peer	the same DSA workloads on the C and the Rust idxd, in alternating boots
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
@@ -15,7 +16,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin peer check-peer abi-peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin peer check-peer abi-peer bench-peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -75,6 +76,10 @@ check-peer: peer
 abi-peer: peer
 	@$(S)/lib/timed.sh abi-peer $(S)/peer-abi.sh
 
+# Alternating boots of the two kernels; figures and the Rust/C table in out/bench-peer/.
+bench-peer: peer
+	@$(S)/lib/timed.sh bench-peer $(S)/peer-bench.sh
+
 qtest: qemu
 	@$(S)/qtest.sh
 
@@ -99,4 +104,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,14p' Makefile
+	@sed -n '3,15p' Makefile
