@@ -6,6 +6,9 @@
 #	make check	build everything, run every test suite in the VM; non-zero on failure
 #	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
 #	make bench-ims	IMS benchmarks in the VM (figures in out/tap.log)
+#	make check-peer	the upstream C idxd on the emulated DSA (peer kernel; not in make check)
+#	make abi-peer	the idxd sysfs attributes of the C and the Rust idxd, and their differences
+#	make bench-peer	the same DSA workloads on the C and the Rust idxd, in alternating boots
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
@@ -13,7 +16,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin peer check-peer abi-peer bench-peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -58,6 +61,25 @@ builtin: build
 	@IMS_KVARIANT=builtin $(S)/lib/timed.sh kernel-builtin $(S)/kernel.sh
 	@IMS_KVARIANT=builtin $(S)/lib/timed.sh initramfs-builtin $(S)/initramfs.sh
 
+# The peer kernel variant: the upstream C idxd instead of our Rust driver
+# (scripts/config/peer.config), from the same source tree, after the main build. Not part
+# of `make check`: it checks the emulated DSA and our ABI against the C driver.
+peer: build
+	@IMS_KVARIANT=peer $(S)/lib/timed.sh kernel-peer $(S)/kernel.sh
+	@IMS_KVARIANT=peer $(S)/lib/timed.sh initramfs-peer $(S)/initramfs.sh
+
+check-peer: peer
+	@IMS_KVARIANT=peer IMS_OUT=$(CURDIR)/out/peer \
+		$(S)/lib/timed.sh vm-peer $(S)/vm/run.sh check $(S)/vm/peer.list
+
+# One boot of each kernel; the attribute lists and their differences in out/peer-abi/.
+abi-peer: peer
+	@$(S)/lib/timed.sh abi-peer $(S)/peer-abi.sh
+
+# Alternating boots of the two kernels; figures and the Rust/C table in out/bench-peer/.
+bench-peer: peer
+	@$(S)/lib/timed.sh bench-peer $(S)/peer-bench.sh
+
 qtest: qemu
 	@$(S)/qtest.sh
 
@@ -82,4 +104,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,15p' Makefile

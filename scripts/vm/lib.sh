@@ -110,3 +110,37 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n $1"; }
 notok() { n=$((n + 1)); failed=1; echo "not ok $n $1${2:+ # $2}"; }
 check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
+
+# peer_json FILE [user]: the accel-config JSON of the peer suites (scripts/vm/suites/dsa-peer-*):
+# dsa0 with group 0 holding engines 0 and 1 and the kernel WQ wq0.0 (dmaengine), and with
+# "user" the user WQ wq0.1 too. No "ats_disable": the C driver shows that attribute only when
+# WQCAP offers WQ ATS control, and accel-config fails on an attribute it cannot write.
+peer_json() {
+	local user=
+	[ "${2:-}" = user ] && user=',
+          { "dev":"wq0.1", "mode":"dedicated", "size":8, "group_id":0, "priority":5,
+            "block_on_fault":0, "max_batch_size":32, "max_transfer_size":65536,
+            "type":"user", "name":"app", "driver_name":"user", "threshold":0 }'
+	cat > "$1" <<JSON
+[
+  {
+    "dev":"dsa0", "read_buffer_limit":0,
+    "groups":[
+      {
+        "dev":"group0.0", "read_buffers_reserved":0, "use_read_buffer_limit":0,
+        "read_buffers_allowed":96,
+        "grouped_workqueues":[
+          { "dev":"wq0.0", "mode":"dedicated", "size":16, "group_id":0, "priority":10,
+            "block_on_fault":0, "max_batch_size":1024, "max_transfer_size":2097152,
+            "type":"kernel", "name":"dmaengine-wq", "driver_name":"dmaengine",
+            "threshold":0 }$user
+        ],
+        "grouped_engines":[
+          { "dev":"engine0.0", "group_id":0 }, { "dev":"engine0.1", "group_id":0 }
+        ]
+      }
+    ]
+  }
+]
+JSON
+}

@@ -120,9 +120,9 @@ def configure(q):
     # WQ 1: size 8, dedicated, PASID 5
     q.w32(BAR0 + 0x520, 8)
     q.w32(BAR0 + 0x528, 1 | (1 << 4) | (5 << 8) | (1 << 28))
-    # WQ 2: size 4, dedicated
+    # WQ 2: size 4, dedicated, block-on-fault
     q.w32(BAR0 + 0x540, 4)
-    q.w32(BAR0 + 0x548, 1 | (1 << 4))
+    q.w32(BAR0 + 0x548, 1 | (1 << 1) | (1 << 4))
     q.w32(BAR0 + 0x88, 3)   # softerr + halt interrupts
 
 
@@ -147,8 +147,8 @@ def main():
 
     check(q.r32(BAR0) == 0x100, "VERSION")
     gencap = q.r64(BAR0 + 0x10)
-    check((gencap >> 25) & 0x3f == 8 and gencap & 0x10,
-          "GENCAP ims mult 8, cmd_cap")
+    check((gencap >> 25) & 0x3f == 8 and gencap & 0x10 and gencap & 1,
+          "GENCAP ims mult 8, cmd_cap, block_on_fault")
     check(q.r64(BAR0 + 0x60) == 0x0080000800050004, "TABLE_OFFSET")
     check(q.r32(BAR0 + 0xb0) == 0x7ffe, "CMDCAP")
     check(q.r32(BAR0 + 0x8000 + 12) == 1, "IMS slot masked at reset")
@@ -158,6 +158,14 @@ def main():
     check(q.r32(BAR0 + 0x1000) == 0x51415344, "debug ID")
 
     configure(q)
+    # group 1 with a WQ but no engine; then WQ 0 in groups 0 and 1
+    q.w64(BAR0 + 0x440, 0x8)
+    check(run_cmd(q, 1) == 0x15, "enable device, group with WQs, no engine -> 0x15")
+    q.w64(BAR0 + 0x440, 0x1)
+    q.w64(BAR0 + 0x460, 0x2)
+    check(run_cmd(q, 1) == 0x16, "enable device, WQ in two groups -> 0x16")
+    q.w64(BAR0 + 0x440, 0)
+    q.w64(BAR0 + 0x460, 0)
     clear(q, MSIX_RAM, 256)
     sts = run_cmd(q, 1)
     check(sts == 0, "enable device (CMDSTS %#x)" % sts)
@@ -170,6 +178,8 @@ def main():
     for wq in range(3):
         check(run_cmd(q, 6, wq) == 0, "enable WQ %d" % wq)
     check(q.r32(BAR0 + 0x518) >> 30 == 1, "WQ 0 state enabled")
+    check(q.r32(BAR0 + 0x548) & 2 and q.r32(BAR0 + 0x558) >> 30 == 1,
+          "WQ 2 enabled with block-on-fault")
     check(run_cmd(q, 6, 3) == 0x22, "enable WQ 3 (size 0) -> 0x22")
     check(run_cmd(q, 6, 9) == 0x02, "enable WQ 9 -> 0x02")
     check(run_cmd(q, 31) == 0x01, "invalid command -> 0x01")

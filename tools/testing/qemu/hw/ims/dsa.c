@@ -101,6 +101,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(DsaState, INTEL_DSA)
 #define DSA_VERSION             0x100
 
 /* GENCAP fields */
+#define DSA_GENCAP_BLOCK_ON_FAULT BIT_ULL(0)   /* WQCFG.bof accepted */
 #define DSA_GENCAP_OVERLAP_COPY BIT_ULL(1)
 #define DSA_GENCAP_CMD_CAP      BIT_ULL(4)
 #define DSA_GENCAP_XFER_SHIFT   16
@@ -117,6 +118,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(DsaState, INTEL_DSA)
 /* GRPCAP fields */
 #define DSA_GRPCAP_RDBUFS_SHIFT 8
 #define DSA_GRPCAP_RDBUF_CTRL   BIT_ULL(16)
+#define DSA_GRPCAP_RDBUF_LIMIT  BIT_ULL(17)     /* GENCFG.rdbuf_limit works */
 #define DSA_TOTAL_RDBUFS        0x60
 
 /* GENCFG: rdbuf_limit 7:0, user_int_en 12, evl_en 13 (EVL not offered) */
@@ -171,12 +173,12 @@ enum {
     DSA_CMDSTS_ERR_CONFIG = 0x11,
     DSA_CMDSTS_ERR_BUSMASTER_EN = 0x12,
     DSA_CMDSTS_ERR_WQ_SIZE_ERANGE = 0x14,
-    DSA_CMDSTS_ERR_GRP_CONFIG = 0x15,
+    DSA_CMDSTS_ERR_GRP_CONFIG = 0x15,       /* a group lacks WQs or engines */
+    DSA_CMDSTS_ERR_GRP_CONFIG2 = 0x16,      /* a WQ is misconfigured */
     DSA_CMDSTS_ERR_DEV_NOTEN = 0x20,
     DSA_CMDSTS_ERR_WQ_ENABLED = 0x21,
     DSA_CMDSTS_ERR_WQ_SIZE = 0x22,
     DSA_CMDSTS_ERR_WQ_MODE = 0x24,
-    DSA_CMDSTS_ERR_BOF_EN = 0x25,
     DSA_CMDSTS_ERR_MAX_BATCH_SIZE = 0x27,
     DSA_CMDSTS_ERR_MAX_XFER_SIZE = 0x28,
     DSA_CMDSTS_ERR_DIS_DEV_EN = 0x31,
@@ -1101,6 +1103,12 @@ static uint32_t dsa_cmd_enable_device(DsaState *s)
             owners += !!(s->grpcfg[g][DSA_GRP_WQS] & BIT(w));
         }
         if (owners > 1) {
+            return DSA_CMDSTS_ERR_GRP_CONFIG2;
+        }
+    }
+    /* work in a group with no engine could never run */
+    for (g = 0; g < DSA_NUM_GROUPS; g++) {
+        if (s->grpcfg[g][DSA_GRP_WQS] && !s->grpcfg[g][DSA_GRP_ENGINES]) {
             return DSA_CMDSTS_ERR_GRP_CONFIG;
         }
     }
@@ -1136,9 +1144,12 @@ static uint32_t dsa_cmd_enable_wq(DsaState *s, uint32_t wq)
     if (!(cfg[DSA_WQCFG_MODE_IDX] & DSA_WQCFG_MODE_DEDICATED)) {
         return DSA_CMDSTS_ERR_WQ_MODE;      /* shared WQs need ENQCMD */
     }
-    if (cfg[DSA_WQCFG_MODE_IDX] & DSA_WQCFG_BOF) {
-        return DSA_CMDSTS_ERR_BOF_EN;
-    }
+    /*
+     * Block-on-fault (WQCFG.bof) is accepted, as GENCAP offers it, and has no
+     * effect: a fault here is a failed DMA on the bus-master address space,
+     * which no page request can resolve (the model has no ATS or PRS), so it
+     * completes the descriptor as it would without block-on-fault.
+     */
     if (extract32(cfg[DSA_WQCFG_MAX_IDX], 0, 5) > DSA_MAX_XFER_SHIFT) {
         return DSA_CMDSTS_ERR_MAX_XFER_SIZE;
     }
@@ -1360,7 +1371,8 @@ static uint64_t dsa_reg_read64(DsaState *s, hwaddr a)
     case DSA_REG_VERSION:
         return DSA_VERSION;
     case DSA_REG_GENCAP:
-        return DSA_GENCAP_OVERLAP_COPY | DSA_GENCAP_CMD_CAP |
+        return DSA_GENCAP_BLOCK_ON_FAULT | DSA_GENCAP_OVERLAP_COPY |
+               DSA_GENCAP_CMD_CAP |
                ((uint64_t)DSA_MAX_XFER_SHIFT << DSA_GENCAP_XFER_SHIFT) |
                ((uint64_t)DSA_MAX_BATCH_SHIFT << DSA_GENCAP_BATCH_SHIFT) |
                ((uint64_t)DSA_IMS_MULT << DSA_GENCAP_IMS_SHIFT) |
@@ -1372,7 +1384,7 @@ static uint64_t dsa_reg_read64(DsaState *s, hwaddr a)
     case DSA_REG_GRPCAP:
         return DSA_NUM_GROUPS |
                ((uint64_t)DSA_TOTAL_RDBUFS << DSA_GRPCAP_RDBUFS_SHIFT) |
-               DSA_GRPCAP_RDBUF_CTRL;
+               DSA_GRPCAP_RDBUF_CTRL | DSA_GRPCAP_RDBUF_LIMIT;
     case DSA_REG_ENGCAP:
         return DSA_NUM_ENGINES;
     case DSA_REG_OPCAP:
