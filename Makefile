@@ -6,6 +6,7 @@
 #	make check	build everything, run every test suite in the VM; non-zero on failure
 #	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
 #	make bench-ims	IMS benchmarks in the VM (figures in out/tap.log)
+#	make bench-vfio	VFIO benchmark: enabling vector k on the DSA mdev vs vfio-pci (out/tap.log)
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
@@ -13,7 +14,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin qtest bench-ims bench-vfio vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -66,6 +67,11 @@ qtest: qemu
 bench-ims: build
 	@$(S)/vm/run.sh check $(S)/vm/bench.list
 
+# The cost of enabling MSI-X vector k on the DSA mdev (IMS) against
+# vfio-pci on the DSA function (dynamic MSI-X), and the kernel memory per open mdev.
+bench-vfio: build
+	@$(S)/vm/run.sh check $(S)/vm/bench-vfio.list
+
 vm: build
 	@$(S)/vm/run.sh shell
 
@@ -82,4 +88,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,13p' Makefile
