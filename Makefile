@@ -6,6 +6,7 @@
 #	make check	build everything, run every test suite in the VM; non-zero on failure
 #	make vm		build everything, interactive shell in the VM (leave with poweroff -f)
 #	make bench-ims	IMS benchmarks in the VM (figures in out/tap.log)
+#	make bench-vfio	VFIO benchmark: enabling vector k on the DSA mdev vs vfio-pci (out/tap.log)
 #	make check-peer	the upstream C idxd on the emulated DSA (peer kernel; not in make check)
 #	make abi-peer	the idxd sysfs attributes of the C and the Rust idxd, and their differences
 #	make bench-peer	the same DSA workloads on the C and the Rust idxd, in alternating boots
@@ -16,7 +17,8 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin peer check-peer abi-peer bench-peer qtest bench-ims vm deps kernel qemu selftests initramfs build rustfmtcheck clippy \
+.PHONY: all demo check builtin peer check-peer abi-peer bench-peer qtest bench-ims bench-vfio vm deps kernel \
+	qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
 all: demo
@@ -88,6 +90,11 @@ qtest: qemu
 bench-ims: build
 	@$(S)/vm/run.sh check $(S)/vm/bench.list
 
+# The cost of enabling MSI-X vector k on the DSA mdev (IMS) against
+# vfio-pci on the DSA function (dynamic MSI-X), and the kernel memory per open mdev.
+bench-vfio: build
+	@$(S)/vm/run.sh check $(S)/vm/bench-vfio.list
+
 vm: build
 	@$(S)/vm/run.sh shell
 
@@ -104,4 +111,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,15p' Makefile
+	@sed -n '3,16p' Makefile

@@ -40,7 +40,7 @@ use crate::{
     error::{code::*, Error, Result, VTABLE_DEFAULT_ERROR},
     irq::{
         msi::{self, IrqData, MsiMap, MsiMsg},
-        Flags, IrqRequest, ThreadedHandler, ThreadedRegistration,
+        Flags, Handler, IrqRequest, Registration, ThreadedHandler, ThreadedRegistration,
     },
     new_mutex,
     prelude::*,
@@ -172,6 +172,7 @@ struct UserEntry {
 trait ErasedIrq: Send {}
 
 impl<H: ThreadedHandler + Send + 'static> ErasedIrq for ThreadedRegistration<'static, H> {}
+impl<H: Handler + Send + 'static> ErasedIrq for Registration<'static, H> {}
 
 /// Allocation state of an [`ImsDomain`].
 ///
@@ -712,6 +713,50 @@ impl<T: ImsChip> ImsVector<T> {
         Error: From<E>,
     {
         let handler = super::devres::error_init(handler);
+        self.request(|request| {
+            // SAFETY: The registration goes into the domain's `irqs`, whose entries are
+            // dropped, never forgotten.
+            let reg = unsafe { ThreadedRegistration::new(request, flags, name, handler) };
+            let reg = KBox::pin_init::<Error>(reg, GFP_KERNEL)?;
+            // SAFETY: The registration is never moved out of its box: `irqs` only drops it.
+            let reg: KBox<ThreadedRegistration<'static, H>> =
+                unsafe { Pin::into_inner_unchecked(reg) };
+            Ok(reg)
+        })
+    }
+
+    /// Requests the vector's interrupt for a hard-interrupt-only `handler` (no thread), and
+    /// returns the vector with its interrupt requested; otherwise as
+    /// [`ImsVector::request_threaded_irq`].
+    ///
+    /// For handlers that only signal something (an eventfd, a completion): requesting one
+    /// creates no kernel thread, so it is cheaper in time and memory.
+    pub fn request_irq<H: Handler + Send + 'static, E: 'static>(
+        self,
+        flags: Flags,
+        name: &'static CStr,
+        handler: impl PinInit<H, E> + 'static,
+    ) -> Result<ImsIrq<T>>
+    where
+        Error: From<E>,
+    {
+        let handler = super::devres::error_init(handler);
+        self.request(|request| {
+            // SAFETY: As in `request_threaded_irq`.
+            let reg = unsafe { Registration::new(request, flags, name, handler) };
+            let reg = KBox::pin_init::<Error>(reg, GFP_KERNEL)?;
+            // SAFETY: As in `request_threaded_irq`.
+            let reg: KBox<Registration<'static, H>> = unsafe { Pin::into_inner_unchecked(reg) };
+            Ok(reg)
+        })
+    }
+
+    /// Requests the vector's interrupt with `register`, which makes the registration, under
+    /// the domain's lock; the domain keeps it.
+    fn request<R: ErasedIrq + 'static>(
+        self,
+        register: impl FnOnce(IrqRequest<'static>) -> Result<KBox<R>>,
+    ) -> Result<ImsIrq<T>> {
         let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let domain = self.user.domain.clone();
         let mut state = domain.state.lock();
@@ -728,12 +773,7 @@ impl<T: ImsChip> ImsVector<T> {
         // SAFETY: `self.virq` is the interrupt of a vector of `dev`'s IMS domain (type
         // invariant).
         let request = unsafe { IrqRequest::new(dev, self.virq) };
-        // SAFETY: The registration goes into `state.irqs`, whose entries are dropped, never
-        // forgotten.
-        let reg = unsafe { ThreadedRegistration::new(request, flags, name, handler) };
-        let reg = KBox::pin_init::<Error>(reg, GFP_KERNEL)?;
-        // SAFETY: The registration is never moved out of its box: `irqs` only ever drops it.
-        let reg: KBox<ThreadedRegistration<'static, H>> = unsafe { Pin::into_inner_unchecked(reg) };
+        let reg: KBox<dyn ErasedIrq> = register(request)?;
         state.irqs.insert(reservation.into_node(self.index, reg));
         drop(state);
         Ok(ImsIrq { vector: self })

@@ -69,16 +69,13 @@ impl<T: ImsChip> Slot<T> {
     }
 }
 
-/// The hard interrupt handler of an IMS-backed vector: it signals the user's eventfd.
+/// The interrupt handler of an IMS-backed vector: it signals the user's eventfd, from the
+/// hard interrupt, with no thread.
 struct Signal(Arc<EventFd>);
 
-impl irq::ThreadedHandler for Signal {
-    fn handle(&self) -> irq::ThreadedIrqReturn {
+impl irq::Handler for Signal {
+    fn handle(&self) -> irq::IrqReturn {
         self.0.signal();
-        irq::ThreadedIrqReturn::Handled
-    }
-
-    fn handle_threaded(&self) -> irq::IrqReturn {
         irq::IrqReturn::Handled
     }
 }
@@ -224,7 +221,7 @@ impl<T: ImsChip> Vectors<T> {
     }
 
     fn request(vector: irq::ims::ImsVector<T>, e: &Arc<EventFd>) -> Result<ImsIrq<T>> {
-        vector.request_threaded_irq(irq::Flags::TRIGGER_NONE, c"vfio-ims", Signal(e.clone()))
+        vector.request_irq(irq::Flags::TRIGGER_NONE, c"vfio-ims", Signal(e.clone()))
     }
 
     fn signal(slots: &[Slot<T>], k: u32) {
