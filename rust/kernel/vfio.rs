@@ -501,8 +501,8 @@ impl<T: Driver> PinnedPages<'_, T> {
             bindings::dma_data_direction::DMA_TO_DEVICE
         };
         // SAFETY: `sg_table` is a C struct for which all zeroes is a valid (empty) value.
-        let mut sgt: KBox<bindings::sg_table> =
-            KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL)?;
+        let empty: bindings::sg_table = unsafe { core::mem::zeroed() };
+        let mut sgt = KBox::new(empty, GFP_KERNEL)?;
         // SAFETY: `sgt` is an empty table; `pages` holds `pages.len()` valid, pinned pages
         // that stay pinned while `self` lives, which outlives the mapping.
         to_result(unsafe {

@@ -719,9 +719,7 @@ impl<T: ImsChip> ImsVector<T> {
             let reg = unsafe { ThreadedRegistration::new(request, flags, name, handler) };
             let reg = KBox::pin_init::<Error>(reg, GFP_KERNEL)?;
             // SAFETY: The registration is never moved out of its box: `irqs` only drops it.
-            let reg: KBox<ThreadedRegistration<'static, H>> =
-                unsafe { Pin::into_inner_unchecked(reg) };
-            Ok(reg)
+            Ok(unsafe { Pin::into_inner_unchecked(reg) })
         })
     }
 
@@ -746,8 +744,7 @@ impl<T: ImsChip> ImsVector<T> {
             let reg = unsafe { Registration::new(request, flags, name, handler) };
             let reg = KBox::pin_init::<Error>(reg, GFP_KERNEL)?;
             // SAFETY: As in `request_threaded_irq`.
-            let reg: KBox<Registration<'static, H>> = unsafe { Pin::into_inner_unchecked(reg) };
-            Ok(reg)
+            Ok(unsafe { Pin::into_inner_unchecked(reg) })
         })
     }
 
