@@ -706,14 +706,17 @@ impl<T: Driver> VTable<T> {
         Ok((index, pos & ((1 << REGION_SHIFT) - 1), len.min(MAX_RW)))
     }
 
+    /// Runs `f` on the region and offset at `*ppos`, with a kernel buffer of up to `count`
+    /// bytes, and advances `*ppos` by the bytes `f` says it moved.
+    ///
     /// # Safety
     ///
-    /// As [`Self::open_device`]; `buf` is a user pointer and `ppos` a valid position.
-    unsafe extern "C" fn read(
+    /// As [`Self::open_device`]; `ppos` is a valid position.
+    unsafe fn rw(
         vdev: *mut bindings::vfio_device,
-        buf: *mut c_char,
         count: usize,
         ppos: *mut bindings::loff_t,
+        f: impl FnOnce(&Device<T>, u32, u64, &mut KVec<u8>) -> Result<usize>,
     ) -> isize {
         // SAFETY: By the function's safety requirements.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
@@ -722,14 +725,32 @@ impl<T: Driver> VTable<T> {
         from_result(|| {
             let (index, offset, len) = Self::position(dev, pos, count)?;
             let mut kbuf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
-            let n = T::read(dev, index, offset, &mut kbuf)?.min(len);
-            UserSlice::new(UserPtr::from_ptr(buf.cast()), n)
-                .writer()
-                .write_slice(&kbuf[..n])?;
+            let n = f(dev, index, offset, &mut kbuf)?.min(len);
             // SAFETY: `ppos` is valid.
             unsafe { *ppos = pos + n as i64 };
             Ok(n as isize)
         })
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::rw`]; `buf` is a user pointer.
+    unsafe extern "C" fn read(
+        vdev: *mut bindings::vfio_device,
+        buf: *mut c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: By the function's safety requirements.
+        unsafe {
+            Self::rw(vdev, count, ppos, |dev, index, offset, kbuf| {
+                let n = T::read(dev, index, offset, kbuf)?.min(kbuf.len());
+                UserSlice::new(UserPtr::from_ptr(buf.cast()), n)
+                    .writer()
+                    .write_slice(&kbuf[..n])?;
+                Ok(n)
+            })
+        }
     }
 
     /// # Safety
@@ -742,20 +763,14 @@ impl<T: Driver> VTable<T> {
         ppos: *mut bindings::loff_t,
     ) -> isize {
         // SAFETY: By the function's safety requirements.
-        let dev = unsafe { Device::<T>::from_raw(vdev) };
-        // SAFETY: `ppos` is valid.
-        let pos = unsafe { *ppos };
-        from_result(|| {
-            let (index, offset, len) = Self::position(dev, pos, count)?;
-            let mut kbuf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
-            UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), len)
-                .reader()
-                .read_slice(&mut kbuf)?;
-            let n = T::write(dev, index, offset, &kbuf)?.min(len);
-            // SAFETY: `ppos` is valid.
-            unsafe { *ppos = pos + n as i64 };
-            Ok(n as isize)
-        })
+        unsafe {
+            Self::rw(vdev, count, ppos, |dev, index, offset, kbuf| {
+                UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), kbuf.len())
+                    .reader()
+                    .read_slice(kbuf)?;
+                T::write(dev, index, offset, kbuf)
+            })
+        }
     }
 
     /// # Safety
