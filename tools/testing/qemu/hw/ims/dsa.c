@@ -258,6 +258,7 @@ enum {
 #define DSA_INJ_HALT_WQ         2
 #define DSA_INJ_SWERR           3
 #define DSA_INJ_FAIL_CMD        4
+#define DSA_INJ_HIDE_IMS        5
 #define DSA_INJ_WQ_VALID        BIT(24)
 
 /* Descriptor (idxd.h struct dsa_hw_desc), byte offsets */
@@ -379,6 +380,7 @@ struct DsaState {
 
     /* properties */
     bool int_handle_req;
+    bool ims_hidden;            /* DSA_INJ_HIDE_IMS: a DSA without IMS */
     bool debug_regs;
     uint32_t prop_latency_us;
     uint32_t prop_fail_next;
@@ -483,7 +485,7 @@ static bool dsa_int_handle_ok(DsaState *s, const DsaCtx *ctx, uint16_t handle,
 
     *fire = true;
     if (handle & DSA_INT_HANDLE_IMS) {
-        if (idx >= DSA_IMS_SLOTS ||
+        if (s->ims_hidden || idx >= DSA_IMS_SLOTS ||
             (s->int_handle_req && !s->ims_granted[idx])) {
             return false;
         }
@@ -1354,6 +1356,10 @@ static void dsa_inject(DsaState *s, uint32_t val)
             dsa_swerr(s, arg ? arg : DSA_COMP_HW_ERR1, NULL, NULL, 0, 0);
         }
         break;
+    case DSA_INJ_HIDE_IMS:
+        /* as a virtual DSA: GENCAP offers no IMS and IMS handles are invalid */
+        s->ims_hidden = arg;
+        break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "intel-dsa: inject: bad op 0x%x\n",
                       val);
@@ -1375,7 +1381,8 @@ static uint64_t dsa_reg_read64(DsaState *s, hwaddr a)
                DSA_GENCAP_CMD_CAP |
                ((uint64_t)DSA_MAX_XFER_SHIFT << DSA_GENCAP_XFER_SHIFT) |
                ((uint64_t)DSA_MAX_BATCH_SHIFT << DSA_GENCAP_BATCH_SHIFT) |
-               ((uint64_t)DSA_IMS_MULT << DSA_GENCAP_IMS_SHIFT) |
+               ((uint64_t)(s->ims_hidden ? 0 : DSA_IMS_MULT) <<
+                DSA_GENCAP_IMS_SHIFT) |
                DSA_GENCAP_CONFIG_EN;
     case DSA_REG_WQCAP:
         return DSA_TOTAL_WQ_SIZE |
@@ -1791,6 +1798,7 @@ static void dsa_reset_hold(Object *obj, ResetType type)
     s->fail_pending = s->prop_fail_next;
     s->fail_status = s->prop_fail_status;
     s->fail_cmd_pending = 0;
+    s->ims_hidden = false;
     s->latency_us = s->prop_latency_us;
     s->lat_ready = false;
     timer_del(s->lat_timer);
@@ -1834,7 +1842,7 @@ static const VMStateDescription dsa_vmstate_wq = {
 
 static const VMStateDescription dsa_vmstate = {
     .name = "intel-dsa",
-    .version_id = 2,
+    .version_id = 3,
     .minimum_version_id = 1,
     .post_load = dsa_post_load,
     .fields = (const VMStateField[]) {
@@ -1868,6 +1876,7 @@ static const VMStateDescription dsa_vmstate = {
         VMSTATE_UINT32_V(fail_cmd_pending, DsaState, 2),
         VMSTATE_UINT32_V(fail_cmd_code, DsaState, 2),
         VMSTATE_UINT32_V(fail_cmd_status, DsaState, 2),
+        VMSTATE_BOOL_V(ims_hidden, DsaState, 3),
         VMSTATE_END_OF_LIST()
     }
 };
