@@ -41,7 +41,7 @@ use kernel::{
     new_mutex, pci,
     prelude::*,
     sync::{aref::ARef, Arc, Mutex},
-    time::Delta,
+    time::{delay::udelay, Delta, Instant, Monotonic},
     InPlaceModule,
 };
 use regs::{
@@ -66,6 +66,34 @@ static INSTANCES: AtomicU64 = AtomicU64::new(0);
 const CMD_TIMEOUT_MS: i64 = 2000;
 /// How many software errors are logged before further ones are counted only.
 const SWERR_LOG_BURST: u32 = 10;
+/// How long [`poll`] busy-waits before it sleeps between reads, in microseconds.
+const POLL_SPIN_US: i64 = 200;
+/// The pause between two reads while [`poll`] busy-waits, in microseconds.
+const POLL_STEP_US: i64 = 2;
+
+/// Reads with `op` until `cond` holds, for at most `timeout`: every [`POLL_STEP_US`] for
+/// the first [`POLL_SPIN_US`], then sleeping `sleep` between reads.
+///
+/// Commands and mediated descriptors mostly finish within microseconds. A sleep is never
+/// shorter than a scheduler tick on a kernel without high-resolution timers, so sleeping
+/// from the first read made each of them cost a tick or two (4 to 8 ms at HZ=250). The
+/// pause between reads leaves the device (an emulated one, above all) room to finish.
+pub(crate) fn poll<T>(
+    mut op: impl FnMut() -> Result<T>,
+    mut cond: impl FnMut(&T) -> bool,
+    sleep: Delta,
+    timeout: Delta,
+) -> Result<T> {
+    let start = Instant::<Monotonic>::now();
+    while start.elapsed() < Delta::from_micros(POLL_SPIN_US) {
+        let val = op()?;
+        if cond(&val) {
+            return Ok(val);
+        }
+        udelay(Delta::from_micros(POLL_STEP_US));
+    }
+    read_poll_timeout(op, cond, sleep, timeout)
+}
 
 /// The register file of one device, shared by the driver, its interrupt handlers, its IMS chip
 /// and its DMA channels.
@@ -138,7 +166,7 @@ impl Hw {
         }
         self.w32(regs::cmd(code, operand, false), off::CMD)?;
 
-        let sts = read_poll_timeout(
+        let sts = poll(
             || Ok(CMDSTS::from_raw(self.r32(off::CMDSTS)?)),
             |sts| !sts.active(),
             Delta::from_millis(1),

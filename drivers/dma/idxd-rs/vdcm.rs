@@ -25,6 +25,7 @@
 
 use crate::{
     config::Shared,
+    poll,
     regs::{self, cmd, cmdsts, comp, op_flag, opcode, WqCfg},
     DsaIms, Hw, PoolId,
 };
@@ -33,7 +34,6 @@ use kernel::{
     debugfs, dev_info, dev_warn,
     devres::Devres,
     eventfd::EventFd,
-    io::poll::read_poll_timeout,
     irq::{ims::ImsDomain, msi},
     new_mutex,
     prelude::*,
@@ -955,7 +955,7 @@ impl Vdcm {
                 }
             }
             self.hw.write_portal(self.wq.0 .0.id, &w)?;
-            let done = read_poll_timeout(
+            let done = poll(
                 || {
                     let mut b = [0u8; 1];
                     dev.dma_read(d.cr, &mut b).map(|()| b[0])
