@@ -102,15 +102,32 @@ struct GroupConf {
     batch_progress_limit: u8,
 }
 
+/// Where the completion interrupts of a kernel WQ come from.
+enum WqVector {
+    /// An IMS vector of the WQ's device, which is a user of the IMS domain.
+    Ims {
+        _user: ImsUser<DsaIms>,
+        irq: ImsIrq<DsaIms>,
+    },
+    /// MSI-X vector `1 + id` of the PCI function, on a device without IMS (a virtual DSA).
+    /// Its handler ([`crate::MsixWqIrq`]) was requested at probe and finds the WQ in
+    /// [`Shared::active_wq`].
+    Msix,
+}
+
+impl WqVector {
+    fn is_ims(&self) -> bool {
+        matches!(self, WqVector::Ims { .. })
+    }
+}
+
 /// An enabled WQ, and what its enablement holds.
 enum Active {
-    /// Bound to `dmaengine`: a DMA engine channel completing on an IMS vector.
+    /// Bound to `dmaengine`: a DMA engine channel completing on an IMS or MSI-X vector.
     Kernel {
         wq: Arc<Wq>,
         chan: dmaengine::DynChan<WqChan>,
-        /// The WQ's device as a user of the IMS domain, and its vector.
-        _user: ImsUser<DsaIms>,
-        irq: ImsIrq<DsaIms>,
+        vector: WqVector,
     },
     /// Bound to `user`: the character device.
     User {
@@ -146,8 +163,9 @@ struct WqConf {
 
 /// The configuration of a device and its state.
 struct Conf {
-    /// The IMS domain; it goes with the PCI device's binding.
-    ims: Arc<ImsDomain<DsaIms>>,
+    /// The IMS domain, which goes with the PCI device's binding; `None` if the device has
+    /// no IMS, and kernel WQs complete on MSI-X vectors.
+    ims: Option<Arc<ImsDomain<DsaIms>>>,
     /// The DMA engine device, from probe until unbind: each enabled kernel WQ is one of its
     /// channels, `dma<K>chan<M>`.
     dma: Option<dmaengine::Registration<WqChan>>,
@@ -265,8 +283,13 @@ fn write_group(out: &mut AttrBuf<'_>, g: Option<u32>) -> Result {
 }
 
 impl Shared {
-    /// Makes the shared state of the device behind `hw`, instance `id`, owning `ims`.
-    pub(crate) fn new(hw: Arc<Hw>, id: u32, ims: Arc<ImsDomain<DsaIms>>) -> Result<Arc<Self>> {
+    /// Makes the shared state of the device behind `hw`, instance `id`, owning `ims` (if the
+    /// device has IMS).
+    pub(crate) fn new(
+        hw: Arc<Hw>,
+        id: u32,
+        ims: Option<Arc<ImsDomain<DsaIms>>>,
+    ) -> Result<Arc<Self>> {
         let caps = dmaengine::Caps::MEMCPY | dmaengine::Caps::MEMSET | dmaengine::Caps::INTERRUPT;
         let dma = dmaengine::Registration::new(hw.dev(), caps, KVec::new(), GFP_KERNEL)?;
         let nwqs = usize::from(hw.wqcap.num_wqs());
@@ -517,7 +540,7 @@ impl Shared {
         hw.write_wqcfg(wq_id, cfg)?;
 
         let active = match want {
-            WqType::Kernel => Self::enable_kernel_wq(self, ims, &wq_dev, dma, wq_id, cfg)?,
+            WqType::Kernel => Self::enable_kernel_wq(self, ims.as_ref(), &wq_dev, dma, wq_id, cfg)?,
             #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
             WqType::Mdev => {
                 let name = CString::try_from_fmt(format_args!("wq{}.{id}", self.id))?;
@@ -554,22 +577,20 @@ impl Shared {
                 }
             }
         };
-        if let Active::Kernel { wq, .. } = &active {
-            self.active.lock()[id] = Some(wq.clone());
-        }
         w.active = Some(active);
         dev_info!(self.dev(), "wq{}.{id} enabled ({})\n", self.id, driver);
         Ok(())
     }
 
-    /// Enables a kernel WQ on a fresh IMS vector of its own user, the WQ's device, carrying
-    /// that device's cookie, and registers its DMA engine channel.
+    /// Enables a kernel WQ and registers its DMA engine channel. With `ims`, the WQ completes
+    /// on a fresh IMS vector of its own user, the WQ's device, carrying that device's cookie;
+    /// without, on MSI-X vector `1 + id`.
     ///
     /// A kernel WQ submits without a PASID, so its device's cookie is 0: a slot with no PASID
     /// enable, raised for the WQ's untagged work.
     fn enable_kernel_wq(
         &self,
-        ims: &Arc<ImsDomain<DsaIms>>,
+        ims: Option<&Arc<ImsDomain<DsaIms>>>,
         wq_dev: &device::Device,
         dma: &dmaengine::Registration<WqChan>,
         id: u32,
@@ -577,6 +598,46 @@ impl Shared {
     ) -> Result<Active> {
         let hw = &self.hw;
         let wq = Wq::new(hw, id, cfg).map_err(|e| self.fail(scmd::WQ_RES_ALLOC_ERR, e))?;
+        let (vector, handle) = match ims {
+            Some(ims) => self.ims_vector(ims, wq_dev, &wq)?,
+            None => {
+                // CAST: WQ indices are below 64 (probe).
+                let index = id as u16 + 1;
+                let handle = hw
+                    .request_int_handle(index, false)
+                    .map_err(|e| self.fail(scmd::WQ_IRQ_ERR, e))?;
+                (WqVector::Msix, handle)
+            }
+        };
+
+        // Before the WQ takes work: the MSI-X handler finds the WQ here.
+        self.active.lock()[id as usize] = Some(wq.clone());
+        wq.set_enabled(true, handle);
+        if let Err(e) = hw.cmd(cmd::ENABLE_WQ, id) {
+            wq.set_enabled(false, 0);
+            self.active.lock()[id as usize] = None;
+            Self::release_vector(hw, vector, handle);
+            return Err(e);
+        }
+
+        match dma.add_chan(WqChan(wq.clone())) {
+            Ok(chan) => Ok(Active::Kernel { wq, chan, vector }),
+            Err(e) => {
+                self.stop_kernel_wq(&wq, vector);
+                Err(self.fail(scmd::DMA_CHAN_ERR, e))
+            }
+        }
+    }
+
+    /// Allocates an IMS vector for `wq` from its device `wq_dev`, as a new user of `ims`,
+    /// requests its interrupt and its handle.
+    fn ims_vector(
+        &self,
+        ims: &Arc<ImsDomain<DsaIms>>,
+        wq_dev: &device::Device,
+        wq: &Arc<Wq>,
+    ) -> Result<(WqVector, u16)> {
+        let hw = &self.hw;
         msi::set_default_cookie(wq_dev, 0);
         let user = ims
             .add_user(wq_dev, 1)
@@ -593,55 +654,37 @@ impl Shared {
         );
         // CAST: IMS indices are below the 2048 slots of the device, so fit `u16`.
         let index = vector.index() as u16;
-        let handle = if hw.cmdcap.request_int_handles() {
-            let op = cmd::int_handle_operand(index, true);
-            hw.cmd(cmd::REQUEST_INT_HANDLE, op)
-                .map_err(|e| self.fail(scmd::WQ_IRQ_ERR, e))?
-        } else {
-            regs::INT_HANDLE_IMS | index
-        };
-
-        let irq = vector.request_threaded_irq(irq::Flags::ONESHOT, c"idxd-wq", WqIrq(wq.clone()));
-        let irq = match irq {
-            Ok(irq) => irq,
+        let handle = hw
+            .request_int_handle(index, true)
+            .map_err(|e| self.fail(scmd::WQ_IRQ_ERR, e))?;
+        match vector.request_threaded_irq(irq::Flags::ONESHOT, c"idxd-wq", WqIrq(wq.clone())) {
+            Ok(irq) => Ok((WqVector::Ims { _user: user, irq }, handle)),
             Err(e) => {
-                hw.release_int_handle(handle);
-                return Err(self.fail(scmd::WQ_IRQ_ERR, e));
-            }
-        };
-
-        wq.set_enabled(true, handle);
-        if let Err(e) = hw.cmd(cmd::ENABLE_WQ, id) {
-            wq.set_enabled(false, 0);
-            drop(irq);
-            hw.release_int_handle(handle);
-            return Err(e);
-        }
-
-        match dma.add_chan(WqChan(wq.clone())) {
-            Ok(chan) => Ok(Active::Kernel {
-                wq,
-                chan,
-                _user: user,
-                irq,
-            }),
-            Err(e) => {
-                Self::stop_kernel_wq(hw, &wq, irq);
-                Err(self.fail(scmd::DMA_CHAN_ERR, e))
+                hw.release_int_handle(handle, true);
+                Err(self.fail(scmd::WQ_IRQ_ERR, e))
             }
         }
     }
 
+    /// Frees a WQ's interrupt, then its handle `handle`, then its IMS slot, if it has one.
+    fn release_vector(hw: &Hw, vector: WqVector, handle: u16) {
+        let ims = vector.is_ims();
+        let slot = match vector {
+            WqVector::Ims { _user, irq } => Some((irq.free_irq(), _user)),
+            WqVector::Msix => None,
+        };
+        hw.release_int_handle(handle, ims);
+        drop(slot);
+    }
+
     /// Disables the kernel WQ `wq` (the device finishes its work first), completes what is
     /// left and frees its interrupt and vector.
-    fn stop_kernel_wq(hw: &Hw, wq: &Wq, irq: ImsIrq<DsaIms>) {
+    fn stop_kernel_wq(&self, wq: &Wq, vector: WqVector) {
         let handle = wq.int_handle();
         // No recovery or abort from here on: the hardware WQ may be enabled for someone else.
         wq.stop();
-        // The interrupt first, then the handle, then the slot.
-        let vector = irq.free_irq();
-        hw.release_int_handle(handle);
-        drop(vector);
+        self.active.lock()[wq.id as usize] = None;
+        Self::release_vector(&self.hw, vector, handle);
     }
 
     /// Disables WQ `id` (unbinding `wqN.M` from its driver).
@@ -651,17 +694,11 @@ impl Shared {
             return;
         };
         match active {
-            Active::Kernel {
-                wq,
-                chan,
-                _user,
-                irq,
-            } => {
+            Active::Kernel { wq, chan, vector } => {
                 // Clients lose the channel first, then the WQ drains.
                 drop(chan);
                 self.active.lock()[id] = None;
-                Self::stop_kernel_wq(&self.hw, &wq, irq);
-                drop(_user);
+                self.stop_kernel_wq(&wq, vector);
                 dev_info!(
                     self.dev(),
                     "wq{}.{id} disabled: {} completed, {} failed\n",

@@ -269,12 +269,25 @@ impl Hw {
         Ok(occup & regs::wqcfg::OCCUP_MASK)
     }
 
-    /// Gives back the interrupt handle `handle` of an IMS vector, if the device hands them out.
-    fn release_int_handle(&self, handle: u16) {
+    /// The interrupt handle for descriptors that complete on vector `index`: IMS slot `index`
+    /// if `ims`, else MSI-X vector `index`. Requested from the device if it hands them out.
+    fn request_int_handle(&self, index: u16, ims: bool) -> Result<u16> {
+        if self.cmdcap.request_int_handles() {
+            return self.cmd(cmd::REQUEST_INT_HANDLE, cmd::int_handle_operand(index, ims));
+        }
+        Ok(if ims {
+            regs::INT_HANDLE_IMS | index
+        } else {
+            index
+        })
+    }
+
+    /// Gives back `handle`, from [`Hw::request_int_handle`] with the same `ims`.
+    fn release_int_handle(&self, handle: u16, ims: bool) {
         if self.cmdcap.request_int_handles() {
             let _ = self.cmd(
                 cmd::RELEASE_INT_HANDLE,
-                cmd::int_handle_operand(handle, true),
+                cmd::int_handle_operand(handle, ims),
             );
         }
     }
@@ -434,6 +447,25 @@ impl irq::ThreadedHandler for MiscIrq {
     }
 }
 
+/// The completion interrupt of kernel WQ `wq` on a device without IMS: MSI-X vector
+/// `1 + wq`, requested at probe. It completes the WQ's work while the WQ is enabled.
+struct MsixWqIrq {
+    shared: Arc<Shared>,
+    wq: usize,
+}
+
+impl irq::ThreadedHandler for MsixWqIrq {
+    fn handle_threaded(&self) -> irq::IrqReturn {
+        match self.shared.active_wq(self.wq) {
+            Some(wq) => {
+                wq.reap(false);
+                irq::IrqReturn::Handled
+            }
+            None => irq::IrqReturn::None,
+        }
+    }
+}
+
 /// A number from a pool of 64, one bit of `pool` each, given back when dropped.
 pub(crate) struct PoolId {
     pool: &'static AtomicU64,
@@ -480,6 +512,8 @@ struct Idxd<'bound> {
     /// Dropped first, in `Drop`: the bus devices, so every WQ and the device are disabled.
     devices: Option<BusDevices>,
     _misc: irq::DevresRegistration<MiscIrq>,
+    /// The completion interrupts of the WQs, on a device without IMS.
+    _wq_irqs: KVec<irq::DevresRegistration<MsixWqIrq>>,
     _vectors: pci::IrqVectorRegistration<'bound>,
     _types: Types,
     _instance: PoolId,
@@ -556,14 +590,23 @@ impl Idxd<'_> {
         }
 
         let instance = PoolId::new(&INSTANCES)?;
-        let vectors =
-            bound.alloc_irq_vectors(1, 1, pci::IrqTypes::default().with(pci::IrqType::MsiX))?;
-        let ims = ImsDomain::new(
-            bound.as_ref(),
-            c"DSA-IMS",
-            DsaIms(hw.clone()),
-            hw.gencap.ims_slots(),
-        )?;
+        // Without IMS (a virtual DSA), WQ k completes on MSI-X vector 1 + k, as with the C
+        // driver; vector 0 is the misc interrupt either way.
+        let nwqs = u32::from(hw.wqcap.num_wqs());
+        let has_ims = hw.gencap.ims_slots() > 0;
+        let nvec = if has_ims { 1 } else { 1 + nwqs };
+        let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
+        let vectors = bound.alloc_irq_vectors(nvec, nvec, msix)?;
+        let ims = if has_ims {
+            Some(ImsDomain::new(
+                bound.as_ref(),
+                c"DSA-IMS",
+                DsaIms(hw.clone()),
+                hw.gencap.ims_slots(),
+            )?)
+        } else {
+            None
+        };
         #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
         let vdcm_ims = ims.clone();
         let shared = Shared::new(hw.clone(), instance.id, ims)?;
@@ -574,6 +617,22 @@ impl Idxd<'_> {
             c"idxd-misc",
             MiscIrq(shared.clone()),
         )?;
+        let mut wq_irqs = KVec::new();
+        if !has_ims {
+            for wq in 0..usize::from(hw.wqcap.num_wqs()) {
+                let irq = irq::ThreadedRegistration::new_devres(
+                    bound.as_ref(),
+                    vectors.index(1 + wq)?.into(),
+                    irq::Flags::ONESHOT,
+                    c"idxd-wq",
+                    MsixWqIrq {
+                        shared: shared.clone(),
+                        wq,
+                    },
+                )?;
+                wq_irqs.push(irq, GFP_KERNEL)?;
+            }
+        }
         // Errors and halts are reported before the device is enabled, too.
         hw.w32(
             regs::genctrl::SOFTERR_INT_EN | regs::genctrl::HALT_INT_EN,
@@ -587,6 +646,7 @@ impl Idxd<'_> {
             vdcm: None,
             devices: None,
             _misc: misc,
+            _wq_irqs: wq_irqs,
             _vectors: vectors,
             _types: types,
             _instance: instance,
@@ -595,9 +655,12 @@ impl Idxd<'_> {
         #[cfg(CONFIG_INTEL_IDXD_RS_VDCM)]
         {
             // Without the mdev parent the device still works for the host.
-            match vdcm::VdcmParent::register(bound.as_ref(), shared.clone(), vdcm_ims) {
-                Ok(parent) => this.vdcm = Some(parent),
-                Err(e) => dev_warn!(dev, "no mdev parent: {:?}\n", e),
+            // Mdevs' vectors are IMS slots: a device without IMS has no mdev parent.
+            if let Some(ims) = vdcm_ims {
+                match vdcm::VdcmParent::register(bound.as_ref(), shared.clone(), ims) {
+                    Ok(parent) => this.vdcm = Some(parent),
+                    Err(e) => dev_warn!(dev, "no mdev parent: {:?}\n", e),
+                }
             }
         }
 

@@ -506,18 +506,14 @@ impl Hooks for HandleHooks<'_> {
         let hw = &self.0.hw;
         // CAST: IMS slots are below 2048.
         let slot = index as u16;
-        let handle = if hw.cmdcap.request_int_handles() {
-            hw.cmd(cmd::REQUEST_INT_HANDLE, cmd::int_handle_operand(slot, true))?
-        } else {
-            regs::INT_HANDLE_IMS | slot
-        };
+        let handle = hw.request_int_handle(slot, true)?;
         self.0.handles.lock()[k as usize] = Some(handle);
         Ok(())
     }
 
     fn unbacking(&self, k: u32, _index: u32) {
         if let Some(h) = self.0.handles.lock()[k as usize].take() {
-            self.0.hw.release_int_handle(h);
+            self.0.hw.release_int_handle(h, true);
         }
     }
 }
