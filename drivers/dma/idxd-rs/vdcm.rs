@@ -481,7 +481,8 @@ pub(crate) struct Vdcm {
     vectors: Vectors<DsaIms>,
     #[pin]
     state: Mutex<VState>,
-    /// The host interrupt handle of each IMS-backed vector. A leaf lock.
+    /// The host interrupt handle of each IMS-backed vector a descriptor has named: taken
+    /// under the vector table's lock, and held across the host command that grants one.
     #[pin]
     handles: Mutex<[Option<u16>; NUM_VECTORS as usize]>,
     #[pin]
@@ -498,19 +499,15 @@ pub(crate) struct Vdcm {
     completed: AtomicU32,
 }
 
-/// The vector hooks of an mdev: a host interrupt handle per IMS-backed vector.
+/// The vector hooks of an mdev: the host interrupt handle of an IMS-backed vector, granted
+/// when the first descriptor names the vector ([`Vdcm::host_handle`]), goes with its slot.
+///
+/// Granting at first use rather than when the vector is backed keeps a host command (an
+/// MMIO round trip to the device) out of `SET_IRQS`, which QEMU sends as the guest unmasks
+/// each vector, and spares it for vectors no descriptor uses.
 struct HandleHooks<'a>(&'a Vdcm);
 
 impl Hooks for HandleHooks<'_> {
-    fn backed(&self, k: u32, index: u32) -> Result {
-        let hw = &self.0.hw;
-        // CAST: IMS slots are below 2048.
-        let slot = index as u16;
-        let handle = hw.request_int_handle(slot, true)?;
-        self.0.handles.lock()[k as usize] = Some(handle);
-        Ok(())
-    }
-
     fn unbacking(&self, k: u32, _index: u32) {
         if let Some(h) = self.0.handles.lock()[k as usize].take() {
             self.0.hw.release_int_handle(h, true);
@@ -787,6 +784,23 @@ impl Vdcm {
         st.granted = 0;
     }
 
+    /// The host interrupt handle that raises guest vector `k`: `None` if the vector has no
+    /// IMS backing (no eventfd, or the emulated vector 0), so the descriptor raises
+    /// nothing. Granted by the host device on the vector's first use.
+    fn host_handle(&self, k: u16) -> Result<Option<u16>> {
+        self.vectors.with_backing(u32::from(k), |slot| {
+            let mut handles = self.handles.lock();
+            let (Some(slot), Some(handle)) = (slot, handles.get_mut(usize::from(k))) else {
+                return Ok(None);
+            };
+            if handle.is_none() {
+                // CAST: IMS slots are below 2048.
+                *handle = Some(self.hw.request_int_handle(slot as u16, true)?);
+            }
+            Ok(*handle)
+        })
+    }
+
     // ---- BAR2: descriptors ----
 
     /// Executes one descriptor written to the portal.
@@ -904,7 +918,8 @@ impl Vdcm {
             _ => (None, None),
         };
         let handle = if d.flags & op_flag::RCI != 0 {
-            self.handles.lock()[usize::from(d.handle)]
+            self.host_handle(d.handle)
+                .map_err(|_| Outcome::Swerr(comp::HW_ERR1, 0))?
         } else {
             None
         };

@@ -246,10 +246,19 @@ impl<T: ImsChip> Vectors<T> {
     /// The IMS slot behind vector `k`, if it is live and IMS-backed: the interrupt handle
     /// a device needs to raise it.
     pub fn ims_index(&self, k: u32) -> Option<u32> {
-        match self.slots.lock().get(k as usize) {
+        self.with_backing(k, |index| index)
+    }
+
+    /// Calls `f` with the IMS slot behind vector `k` (`None` if the vector is off, emulated
+    /// or out of range), with the table locked: the vector keeps that slot until `f`
+    /// returns. A device can thus grant a handle for the slot on first use, rather than in
+    /// [`Hooks::backed`], racing no `SET_IRQS`; [`Hooks::unbacking`] then revokes it.
+    pub fn with_backing<R>(&self, k: u32, f: impl FnOnce(Option<u32>) -> R) -> R {
+        let slots = self.slots.lock();
+        f(match slots.get(k as usize) {
             Some(Slot::Ims(irq, _)) => Some(irq.vector().index()),
             _ => None,
-        }
+        })
     }
 
     /// Whether vector `k` has an eventfd.
