@@ -10,6 +10,7 @@
 #	make check-peer	the upstream C idxd on the emulated DSA (peer kernel; not in make check)
 #	make abi-peer	the idxd sysfs attributes of the C and the Rust idxd, and their differences
 #	make bench-peer	the same DSA workloads on the C and the Rust idxd, in alternating boots
+#	make trace-dsa	where a DSA completion's time goes, C and Rust idxd (ftrace kernels)
 #
 # Building blocks: deps kernel qemu selftests initramfs. Caches live in $(IMS_CACHE)
 # (default ~/.cache/ims); see scripts/lib/common.sh.
@@ -17,7 +18,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all demo check builtin peer check-peer abi-peer bench-peer qtest bench-ims bench-vfio vm deps kernel \
+.PHONY: all demo check builtin peer check-peer abi-peer bench-peer trace trace-dsa qtest bench-ims bench-vfio vm deps kernel \
 	qemu selftests initramfs build rustfmtcheck clippy \
 	clean distclean help
 
@@ -82,6 +83,18 @@ abi-peer: peer
 bench-peer: peer
 	@$(S)/lib/timed.sh bench-peer $(S)/peer-bench.sh
 
+# The main and the peer kernel again, with ftrace (scripts/config/trace.config), each
+# seeded from the one before: the function tracer's hooks rebuild every C file once.
+trace: peer
+	@IMS_KVARIANT=trace $(S)/lib/timed.sh kernel-trace $(S)/kernel.sh
+	@IMS_KVARIANT=trace $(S)/lib/timed.sh initramfs-trace $(S)/initramfs.sh
+	@IMS_KVARIANT=peer+trace $(S)/lib/timed.sh kernel-peer-trace $(S)/kernel.sh
+	@IMS_KVARIANT=peer+trace $(S)/lib/timed.sh initramfs-peer-trace $(S)/initramfs.sh
+
+# Alternating boots of the two trace kernels; stage medians and Rust/C in out/trace-dsa/.
+trace-dsa: trace
+	@$(S)/lib/timed.sh trace-dsa $(S)/trace-dsa.sh
+
 qtest: qemu
 	@$(S)/qtest.sh
 
@@ -111,4 +124,4 @@ distclean: clean
 	rm -rf $${IMS_CACHE:-$$HOME/.cache/ims}
 
 help:
-	@sed -n '3,16p' Makefile
+	@sed -n '3,17p' Makefile

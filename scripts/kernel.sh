@@ -21,15 +21,20 @@ OVERLAY_DIRS=(Documentation drivers include kernel lib rust samples tools/testin
 FRAGMENT=$IMS_TOP/scripts/config/ims.config
 STATE=$KSRC/.ims
 
-# A variant's fragment overrides ims.config line by line: FRAGMENT becomes the merge.
+# A variant's fragment overrides ims.config line by line: FRAGMENT becomes the merge. A
+# variant named A+B (peer+trace) takes fragment A, then B over it.
 if [ -n "$IMS_KVARIANT" ]; then
-	variant=$IMS_TOP/scripts/config/$IMS_KVARIANT.config
-	[ -f "$variant" ] || die "no config fragment $variant for IMS_KVARIANT=$IMS_KVARIANT"
+	variant=()
+	for v in ${IMS_KVARIANT//+/ }; do
+		f=$IMS_TOP/scripts/config/$v.config
+		[ -f "$f" ] || die "no config fragment $f for IMS_KVARIANT=$IMS_KVARIANT"
+		variant+=("$f")
+	done
 	mkdir -p "$KOBJ"
-	syms=$(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p; s/^# \(CONFIG_[A-Za-z0-9_]*\) is not set/\1/p' "$variant")
+	syms=$(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p; s/^# \(CONFIG_[A-Za-z0-9_]*\) is not set/\1/p' "${variant[@]}")
 	{
 		grep -v -E "^(# )?($(echo "$syms" | paste -sd'|'))[= ]" "$FRAGMENT" || true
-		cat "$variant"
+		cat "${variant[@]}"
 	} > "$KOBJ/ims$KSUFFIX.config.tmp"
 	cmp -s "$KOBJ/ims$KSUFFIX.config.tmp" "$KOBJ/ims$KSUFFIX.config" 2>/dev/null ||
 		mv "$KOBJ/ims$KSUFFIX.config.tmp" "$KOBJ/ims$KSUFFIX.config"
@@ -67,12 +72,16 @@ kmake() {
 # A variant's first build starts from a copy of the main kernel's O= directory: the two
 # configurations differ in a few symbols, so make rebuilds only what depends on them (and
 # the kernel crate, whose cfg flags are the whole configuration) instead of everything.
-# A cold `make check` builds both kernels; this saves most of the second build.
+# A cold `make check` builds both kernels; this saves most of the second build. A variant
+# A+B starts from variant B's directory if there is one (B is the costlier change: trace).
 seed_variant() {
 	local main=$IMS_CACHE/linux/obj
 
+	case $IMS_KVARIANT in
+	*+*) [ -f "$main-${IMS_KVARIANT##*+}/vmlinux" ] && main=$main-${IMS_KVARIANT##*+} ;;
+	esac
 	[ -n "$IMS_KVARIANT" ] && [ ! -f "$KOBJ/.config" ] && [ -f "$main/vmlinux" ] || return 0
-	log "seeding $(basename "$KOBJ") from the main kernel's build directory"
+	log "seeding $(basename "$KOBJ") from $(basename "$main")"
 	cp -a "$main/." "$KOBJ/"
 }
 

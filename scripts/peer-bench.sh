@@ -38,24 +38,5 @@ for i in $(seq "$rounds"); do
 done
 
 # Medians per driver and figure, then one line per figure: C, Rust, Rust/C.
-awk '
-function median(s,    a, n, i, j, t) {
-	n = split(s, a, " ")
-	for (i = 1; i <= n; i++)
-		for (j = i + 1; j <= n; j++)
-			if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-{
-	v[$1, $2] = v[$1, $2] " " $3
-	if (!($2 in seen)) { seen[$2] = 1; order[++nf] = $2 }
-}
-END {
-	printf "%-20s %12s %12s %8s\n", "figure", "C (median)", "Rust (median)", "Rust/C"
-	for (k = 1; k <= nf; k++) {
-		f = order[k]
-		c = median(v["c", f]); r = median(v["rust", f])
-		printf "%-20s %12.0f %12.0f %8.2f\n", f, c, r, (c > 0 ? r / c : 0)
-	}
-}' "$out/figures" | tee "$out/summary.txt"
+awk -v what="figure" -f "$IMS_TOP/scripts/lib/ratio.awk" "$out/figures" | tee "$out/summary.txt"
 log "bench-peer: $rounds boots per driver; figures in $out/figures"

@@ -22,7 +22,8 @@ KTARBALL=$KPKG_DIR/usr/src/linux-source-$KVER.tar.xz
 KSRC=$IMS_CACHE/linux/src		# pristine + our patches + our overlay
 # IMS_KVARIANT=NAME: a second kernel from the same source tree, configured with
 # scripts/config/NAME.config over ims.config, in its own O= and stage directories, with its
-# own initramfs (e.g. "builtin": the DSA driver built in).
+# own initramfs (e.g. "builtin": the DSA driver built in). NAME may join fragments with
+# "+", each over the one before: "peer+trace" is the C idxd with ftrace.
 IMS_KVARIANT=${IMS_KVARIANT:-}
 KSUFFIX=${IMS_KVARIANT:+-$IMS_KVARIANT}
 KOBJ=$IMS_CACHE/linux/obj$KSUFFIX		# O= build directory
