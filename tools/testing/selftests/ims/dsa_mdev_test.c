@@ -888,6 +888,23 @@ static __u8 comp_wait(struct mdev *m, int i)
 		TH_LOG("completion status %#x, expected %#x", __s, __want); \
 } while (0)
 
+/*
+ * Runs a MEMMOVE of @len bytes, record @i, that asks for the completion
+ * interrupt @handle names, and waits for both: asserts a success record,
+ * returns what the interrupt's eventfd @efd counts (1: one interrupt).
+ */
+static __u64 memmove_irq(struct __test_metadata *_metadata, struct mdev *m, __u32 len, int i,
+			 __u16 handle, int efd)
+{
+	struct dsa_hw_desc d;
+
+	desc_memmove(m, &d, len, i);
+	desc_irq(&d, handle);
+	ASSERT_SUBMIT(m, &d);
+	ASSERT_COMP(m, i, DSA_COMP_SUCCESS);
+	return vfio_irq_wait(efd, IRQ_TIMEOUT_MS);
+}
+
 /* Index of the first byte where @a and @b differ, or -1 */
 static long first_diff(const unsigned char *a, const unsigned char *b, size_t len)
 {
@@ -1192,11 +1209,7 @@ TEST_F(dsa_mdev, vector1_memmove_irq)
 	EXPECT_NE(NULL, strstr(chip, "IMS")) TH_LOG("irq %u is on chip '%s'", l->irq, chip);
 
 	buf_prepare(m, 0);
-	desc_memmove(m, &d, MOVE_LEN, 0);
-	desc_irq(&d, h);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, vfio_irq_wait(m->efd[1], IRQ_TIMEOUT_MS))
+	EXPECT_EQ(1, memmove_irq(_metadata, m, MOVE_LEN, 0, h, m->efd[1]))
 		TH_LOG("no interrupt on vector 1 within %d ms", IRQ_TIMEOUT_MS);
 	cr = comp(m, 0);
 	EXPECT_EQ(-1, first_diff(m->dma + DMA_SRC, m->dma + DMA_DST, MOVE_LEN));
@@ -1221,7 +1234,6 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 	struct vline v1[MDEV_MSIX_VECTORS], v2[MDEV_MSIX_VECTORS], v3[MDEV_MSIX_VECTORS];
 	struct mdev *m = &self->m[0];
 	struct vline *a, *b;
-	struct dsa_hw_desc d;
 	const __s32 no_fd = -1;
 	__s32 fds[3];
 	__u16 h1, h2;
@@ -1255,19 +1267,11 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 
 	/* Each handle fires its own vector only. */
 	buf_prepare(m, 2);
-	desc_memmove(m, &d, 512, 0);
-	desc_irq(&d, h1);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, vfio_irq_wait(m->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("vector 1 silent");
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 0, h1, m->efd[1])) TH_LOG("vector 1 silent");
 	EXPECT_EQ(0, vfio_irq_wait(m->efd[2], QUIET_MS))
 		TH_LOG("vector 2 fired for vector 1's work");
 	buf_prepare(m, 3);
-	desc_memmove(m, &d, 512, 1);
-	desc_irq(&d, h2);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 1, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, vfio_irq_wait(m->efd[2], IRQ_TIMEOUT_MS)) TH_LOG("vector 2 silent");
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 1, h2, m->efd[2])) TH_LOG("vector 2 silent");
 	EXPECT_EQ(0, vfio_irq_wait(m->efd[1], QUIET_MS))
 		TH_LOG("vector 1 fired for vector 2's work");
 	EXPECT_EQ(-1, first_diff(m->dma + DMA_SRC, m->dma + DMA_DST, 512));
@@ -1292,11 +1296,8 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 		EXPECT_EQ(a->ims, b->ims) TH_LOG("vector %d re-allocated", i);
 	}
 	a = find_vector(v1, 1, 1);
-	desc_memmove(m, &d, 512, 3);
-	desc_irq(&d, h2);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 3, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, vfio_irq_wait(m->efd[2], IRQ_TIMEOUT_MS)) TH_LOG("vector 2 silent after 0..2");
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 3, h2, m->efd[2]))
+		TH_LOG("vector 2 silent after 0..2");
 
 	/* Loopback triggers (uAPI): DATA_NONE and DATA_BOOL signal the eventfd. */
 	EXPECT_EQ(0, set_irqs(m, VFIO_PCI_MSIX_IRQ_INDEX, 2, 1,
@@ -1319,11 +1320,7 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 	EXPECT_EQ(a->ims, b->ims);
 	EXPECT_EQ(a->addr, b->addr);
 	EXPECT_EQ(a->data, b->data);
-	desc_memmove(m, &d, 512, 2);
-	desc_irq(&d, h1);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 2, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, vfio_irq_wait(m->efd[1], IRQ_TIMEOUT_MS))
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 2, h1, m->efd[1]))
 		TH_LOG("vector 1 silent after 2 freed");
 	EXPECT_EQ(0, vfio_irq_wait(m->efd[2], QUIET_MS)) TH_LOG("freed vector 2 fired");
 
@@ -1373,18 +1370,10 @@ TEST_F(dsa_mdev, two_mdevs_isolated)
 
 	/* Each one's work fires its own vector, not the other's. */
 	buf_prepare(a, 4);
-	desc_memmove(a, &d, 256, 0);
-	desc_irq(&d, ha);
-	ASSERT_SUBMIT(a, &d);
-	ASSERT_COMP(a, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, vfio_irq_wait(a->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("A's vector silent");
+	EXPECT_EQ(1, memmove_irq(_metadata, a, 256, 0, ha, a->efd[1])) TH_LOG("A's vector silent");
 	EXPECT_EQ(0, vfio_irq_wait(b->efd[1], QUIET_MS)) TH_LOG("B's vector fired for A's work");
 	buf_prepare(b, 5);
-	desc_memmove(b, &d, 256, 0);
-	desc_irq(&d, hb);
-	ASSERT_SUBMIT(b, &d);
-	ASSERT_COMP(b, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, vfio_irq_wait(b->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("B's vector silent");
+	EXPECT_EQ(1, memmove_irq(_metadata, b, 256, 0, hb, b->efd[1])) TH_LOG("B's vector silent");
 	EXPECT_EQ(0, vfio_irq_wait(a->efd[1], QUIET_MS)) TH_LOG("A's vector fired for B's work");
 
 	/* Both at once: each vector counts exactly its own one interrupt. */
@@ -1789,7 +1778,6 @@ TEST_F_TIMEOUT(dsa_mdev, remove_while_open, 60)
 TEST_F_TIMEOUT(dsa_mdev, create_remove_cycles, 600)
 {
 	struct mdev *m = &self->m[0];
-	struct dsa_hw_desc d;
 	long avail, ims_size;
 	char path[PATH_MAX];
 	int i, base, used, err;
@@ -1811,11 +1799,7 @@ TEST_F_TIMEOUT(dsa_mdev, create_remove_cycles, 600)
 		ASSERT_EQ(base + 1, used) TH_LOG("cycle %d: one vector, %d IMS in use", i, used);
 
 		buf_prepare(m, i);
-		desc_memmove(m, &d, 128, 0);
-		desc_irq(&d, h);
-		ASSERT_SUBMIT(m, &d);
-		ASSERT_COMP(m, 0, DSA_COMP_SUCCESS);
-		ASSERT_EQ(1, vfio_irq_wait(m->efd[1], IRQ_TIMEOUT_MS))
+		ASSERT_EQ(1, memmove_irq(_metadata, m, 128, 0, h, m->efd[1]))
 			TH_LOG("cycle %d: no interrupt", i);
 
 		/* Closing the device frees its vectors; the mdev stays. */
