@@ -40,9 +40,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -57,11 +55,11 @@
 #include <sys/stat.h>
 
 #include <linux/idxd.h>
-#include <linux/iommufd.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
 #include "../kselftest_harness.h"
+#include "vfio_util.h"
 
 #define DSA_VENDOR_ID		0x8086
 #define DSA_DEVICE_ID		0x0b25
@@ -174,27 +172,16 @@
 /* The parent: the DSA PCI function offering MDEV_TYPE */
 static char parent_bdf[NAME_MAX + 1];
 
-struct mdev_region {
-	__u64 offset;
-	__u64 size;
-	__u32 flags;
-};
-
 /* One mdev and everything a VFIO user holds of it */
 struct mdev {
 	char uuid[40];
 	bool created;
 	__u64 iova;		/* where its DMA buffer is mapped */
 
-	int container;		/* type1 */
-	int group;
-	int iommufd;		/* iommufd */
-	__u32 ioas_id;
-	int device;
-
-	struct mdev_region bar0;
-	struct mdev_region bar2;
-	struct mdev_region config;
+	struct vfio_dev vfio;	/* over type1 or iommufd */
+	struct vfio_region bar0;
+	struct vfio_region bar2;
+	struct vfio_region config;
 	unsigned char *dma;	/* CPU view of @iova */
 	int efd[MDEV_MSIX_VECTORS];
 	int req_efd;
@@ -321,10 +308,7 @@ static void mdev_init(struct mdev *m, __u64 iova)
 
 	memset(m, 0, sizeof(*m));
 	m->iova = iova;
-	m->container = -1;
-	m->group = -1;
-	m->iommufd = -1;
-	m->device = -1;
+	vfio_dev_init(&m->vfio);
 	m->req_efd = -1;
 	for (i = 0; i < MDEV_MSIX_VECTORS; i++)
 		m->efd[i] = -1;
@@ -365,28 +349,9 @@ static int mdev_remove(struct mdev *m)
 /* Closes every fd of the user and unmaps its buffer; the mdev stays. */
 static void mdev_close(struct mdev *m)
 {
-	int i;
-
-	for (i = 0; i < MDEV_MSIX_VECTORS; i++) {
-		if (m->efd[i] >= 0)
-			close(m->efd[i]);
-		m->efd[i] = -1;
-	}
-	if (m->req_efd >= 0)
-		close(m->req_efd);
-	if (m->device >= 0)
-		close(m->device);
-	if (m->group >= 0)
-		close(m->group);
-	if (m->container >= 0)
-		close(m->container);
-	if (m->iommufd >= 0)
-		close(m->iommufd);
-	m->req_efd = -1;
-	m->device = -1;
-	m->group = -1;
-	m->container = -1;
-	m->iommufd = -1;
+	vfio_eventfds_close(m->efd, MDEV_MSIX_VECTORS);
+	vfio_eventfds_close(&m->req_efd, 1);
+	vfio_dev_close(&m->vfio);
 	if (m->dma)
 		munmap(m->dma, DMA_SIZE);
 	m->dma = NULL;
@@ -514,65 +479,27 @@ static int ims_irqs_in_use(void)
 /* --- VFIO: the two ways in ---------------------------------------------- */
 
 static void region_info(struct __test_metadata *_metadata, struct mdev *m,
-			__u32 index, struct mdev_region *r)
+			__u32 index, struct vfio_region *r)
 {
-	struct vfio_region_info info = { .argsz = sizeof(info), .index = index };
-
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_GET_REGION_INFO, &info))
-		TH_LOG("GET_REGION_INFO(%u): %s", index, strerror(errno));
-	r->offset = info.offset;
-	r->size = info.size;
-	r->flags = info.flags;
+	ASSERT_EQ(0, vfio_region_get(&m->vfio, index, r)) TH_LOG("%s", m->vfio.err);
 }
 
 static void open_type1(struct __test_metadata *_metadata, struct mdev *m)
 {
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
-	char path[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
+	char dir[PATH_MAX], group[NAME_MAX + 1];
+	int err;
 
 	if (!exists("/dev/vfio/vfio"))
 		SKIP(return, "no /dev/vfio/vfio (CONFIG_VFIO_CONTAINER=y?)");
-	mdev_path(m, "iommu_group", path, sizeof(path));
-	n = readlink(path, target, sizeof(target) - 1);
-	ASSERT_LT(0, n) TH_LOG("%s: %s", path, strerror(errno));
-	target[n] = '\0';
-
-	m->container = open("/dev/vfio/vfio", O_RDWR);
-	ASSERT_LE(0, m->container) TH_LOG("/dev/vfio/vfio: %s", strerror(errno));
-	ASSERT_EQ(VFIO_API_VERSION, ioctl(m->container, VFIO_GET_API_VERSION));
-	ASSERT_LT(0, ioctl(m->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU))
-		TH_LOG("no VFIO_TYPE1v2_IOMMU");
-
-	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(target));
-	m->group = open(path, O_RDWR);
-	ASSERT_LE(0, m->group) TH_LOG("%s: %s", path, strerror(errno));
-	ASSERT_EQ(0, ioctl(m->group, VFIO_GROUP_GET_STATUS, &status));
-	ASSERT_TRUE(status.flags & VFIO_GROUP_FLAGS_VIABLE) TH_LOG("group %s not viable", path);
-	ASSERT_EQ(0, ioctl(m->group, VFIO_GROUP_SET_CONTAINER, &m->container))
-		TH_LOG("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(m->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		TH_LOG("VFIO_SET_IOMMU: %s", strerror(errno));
+	mdev_path(m, "", dir, sizeof(dir));
+	err = vfio_sysfs_link(dir, "iommu_group", group, sizeof(group));
+	ASSERT_EQ(0, err) TH_LOG("%s/iommu_group: %s", dir, strerror(-err));
 	/* An mdev's device name is its UUID. */
-	m->device = ioctl(m->group, VFIO_GROUP_GET_DEVICE_FD, m->uuid);
-	ASSERT_LE(0, m->device) TH_LOG("VFIO_GROUP_GET_DEVICE_FD(%s): %s", m->uuid,
-				       strerror(errno));
-
-	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-	map.vaddr = (unsigned long)m->dma;
-	map.iova = m->iova;
-	map.size = DMA_SIZE;
-	ASSERT_EQ(0, ioctl(m->container, VFIO_IOMMU_MAP_DMA, &map))
-		TH_LOG("VFIO_IOMMU_MAP_DMA: %s", strerror(errno));
+	ASSERT_EQ(0, vfio_type1_open(&m->vfio, group, m->uuid)) TH_LOG("%s", m->vfio.err);
 }
 
 static void open_iommufd(struct __test_metadata *_metadata, struct mdev *m)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	struct iommu_ioas_map map = { .size = sizeof(map) };
 	char path[PATH_MAX], cdev[NAME_MAX + 1] = "";
 	struct dirent *de;
 	DIR *d;
@@ -591,31 +518,7 @@ static void open_iommufd(struct __test_metadata *_metadata, struct mdev *m)
 	}
 	closedir(d);
 	ASSERT_NE(0, cdev[0]) TH_LOG("no vfioX in %s", path);
-
-	m->iommufd = open("/dev/iommu", O_RDWR);
-	ASSERT_LE(0, m->iommufd) TH_LOG("/dev/iommu: %s", strerror(errno));
-	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", cdev);
-	m->device = open(path, O_RDWR);
-	ASSERT_LE(0, m->device) TH_LOG("%s: %s", path, strerror(errno));
-
-	bind.iommufd = m->iommufd;
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		TH_LOG("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(m->iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		TH_LOG("IOMMU_IOAS_ALLOC: %s", strerror(errno));
-	m->ioas_id = alloc.out_ioas_id;
-	attach.pt_id = m->ioas_id;
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		TH_LOG("VFIO_DEVICE_ATTACH_IOMMUFD_PT(%u): %s", m->ioas_id, strerror(errno));
-
-	map.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-		    IOMMU_IOAS_MAP_WRITEABLE;
-	map.ioas_id = m->ioas_id;
-	map.user_va = (unsigned long)m->dma;
-	map.iova = m->iova;
-	map.length = DMA_SIZE;
-	ASSERT_EQ(0, ioctl(m->iommufd, IOMMU_IOAS_MAP, &map))
-		TH_LOG("IOMMU_IOAS_MAP: %s", strerror(errno));
+	ASSERT_EQ(0, vfio_iommufd_open(&m->vfio, cdev)) TH_LOG("%s", m->vfio.err);
 }
 
 /*
@@ -632,8 +535,9 @@ static void mdev_open(struct __test_metadata *_metadata, struct mdev *m, bool io
 		open_iommufd(_metadata, m);
 	else
 		open_type1(_metadata, m);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;		/* skipped */
+	ASSERT_EQ(0, vfio_dma_map(&m->vfio, m->dma, m->iova, DMA_SIZE)) TH_LOG("%s", m->vfio.err);
 	region_info(_metadata, m, VFIO_PCI_BAR0_REGION_INDEX, &m->bar0);
 	region_info(_metadata, m, VFIO_PCI_BAR2_REGION_INDEX, &m->bar2);
 	region_info(_metadata, m, VFIO_PCI_CONFIG_REGION_INDEX, &m->config);
@@ -659,7 +563,7 @@ static __u32 rd32(struct mdev *m, __u64 off)
 {
 	__u32 v = ~0U;
 
-	if (pread(m->device, &v, 4, m->bar0.offset + off) != 4)
+	if (vfio_region_read(&m->bar0, off, &v, 4))
 		return ~0U;
 	return v;
 }
@@ -668,29 +572,29 @@ static __u64 rd64(struct mdev *m, __u64 off)
 {
 	__u64 v = ~0ULL;
 
-	if (pread(m->device, &v, 8, m->bar0.offset + off) != 8)
+	if (vfio_region_read(&m->bar0, off, &v, 8))
 		return ~0ULL;
 	return v;
 }
 
 static int wr32(struct mdev *m, __u64 off, __u32 v)
 {
-	return pwrite(m->device, &v, 4, m->bar0.offset + off) == 4 ? 0 : -errno;
+	return vfio_region_write(&m->bar0, off, &v, 4);
 }
 
 static int wr64(struct mdev *m, __u64 off, __u64 v)
 {
-	return pwrite(m->device, &v, 8, m->bar0.offset + off) == 8 ? 0 : -errno;
+	return vfio_region_write(&m->bar0, off, &v, 8);
 }
 
 static int cfg_read(struct mdev *m, __u32 reg, void *buf, size_t len)
 {
-	return pread(m->device, buf, len, m->config.offset + reg) == (ssize_t)len ? 0 : -EIO;
+	return vfio_region_read(&m->config, reg, buf, len);
 }
 
 static int cfg_write(struct mdev *m, __u32 reg, const void *buf, size_t len)
 {
-	return pwrite(m->device, buf, len, m->config.offset + reg) == (ssize_t)len ? 0 : -EIO;
+	return vfio_region_write(&m->config, reg, buf, len);
 }
 
 /* Offset of capability @id in config space, 0 if absent */
@@ -862,20 +766,7 @@ static __u16 int_handle(struct __test_metadata *_metadata, struct mdev *m, __u32
 static int set_irqs(struct mdev *m, __u32 index, __u32 start, __u32 count, __u32 flags,
 		    const __s32 *fds)
 {
-	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32) * MDEV_MSIX_VECTORS];
-	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
-	size_t data = fds ? sizeof(__s32) * count : 0;
-
-	if (data > sizeof(__s32) * MDEV_MSIX_VECTORS)
-		return -E2BIG;
-	set->argsz = sizeof(*set) + data;
-	set->flags = flags;
-	set->index = index;
-	set->start = start;
-	set->count = count;
-	if (data)
-		memcpy(set->data, fds, data);
-	return ioctl(m->device, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
+	return vfio_set_irqs(&m->vfio, index, start, count, flags, fds);
 }
 
 /* SET_IRQS DATA_BOOL trigger of one vector: a loopback if @on. Returns ioctl()'s. */
@@ -890,7 +781,7 @@ static int trigger_bool(struct mdev *m, __u32 vector, bool on)
 	set->start = vector;
 	set->count = 1;
 	set->data[0] = on;
-	return ioctl(m->device, VFIO_DEVICE_SET_IRQS, set);
+	return ioctl(m->vfio.device, VFIO_DEVICE_SET_IRQS, set);
 }
 
 /* QEMU's vfio_enable_msix_no_vec(): MSI-X on, no vector in use */
@@ -917,19 +808,6 @@ static void msix_vector_on(struct __test_metadata *_metadata, struct mdev *m,
 	err = set_irqs(m, VFIO_PCI_MSIX_IRQ_INDEX, vector, 1,
 		       VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, &m->efd[vector]);
 	ASSERT_EQ(0, err) TH_LOG("SET_IRQS MSI-X vector %u: %s", vector, strerror(-err));
-}
-
-/* Waits, bounded, for an eventfd. Returns its count, 0 if none arrived. */
-static __u64 irq_wait(int fd, int ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	__u64 count = 0;
-
-	if (fd < 0 || poll(&pfd, 1, ms) != 1)
-		return 0;
-	if (read(fd, &count, sizeof(count)) != sizeof(count))
-		return 0;
-	return count;
 }
 
 /* --- descriptors --------------------------------------------------------- */
@@ -977,12 +855,9 @@ static void buf_prepare(struct mdev *m, int seed)
 /* The descriptor is one 64-byte write at the portal's offset 0. */
 static int submit(struct mdev *m, const struct dsa_hw_desc *d)
 {
-	ssize_t n;
-
 	/* The cleared record and the buffers must be in memory first. */
 	__sync_synchronize();
-	n = pwrite(m->device, d, sizeof(*d), m->bar2.offset);
-	return n == sizeof(*d) ? 0 : -errno;
+	return vfio_region_write(&m->bar2, 0, d, sizeof(*d));
 }
 
 #define ASSERT_SUBMIT(m, d) do { \
@@ -1012,6 +887,23 @@ static __u8 comp_wait(struct mdev *m, int i)
 	ASSERT_EQ(__want, DSA_COMP_STATUS(__s)) \
 		TH_LOG("completion status %#x, expected %#x", __s, __want); \
 } while (0)
+
+/*
+ * Runs a MEMMOVE of @len bytes, record @i, that asks for the completion
+ * interrupt @handle names, and waits for both: asserts a success record,
+ * returns what the interrupt's eventfd @efd counts (1: one interrupt).
+ */
+static __u64 memmove_irq(struct __test_metadata *_metadata, struct mdev *m, __u32 len, int i,
+			 __u16 handle, int efd)
+{
+	struct dsa_hw_desc d;
+
+	desc_memmove(m, &d, len, i);
+	desc_irq(&d, handle);
+	ASSERT_SUBMIT(m, &d);
+	ASSERT_COMP(m, i, DSA_COMP_SUCCESS);
+	return vfio_irq_wait(efd, IRQ_TIMEOUT_MS);
+}
 
 /* Index of the first byte where @a and @b differ, or -1 */
 static long first_diff(const unsigned char *a, const unsigned char *b, size_t len)
@@ -1043,7 +935,7 @@ static __u16 mdev_ready(struct __test_metadata *_metadata, struct mdev *m, bool 
 			unsigned int vector)
 {
 	mdev_up(_metadata, m, iommufd);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return 0;
 	guest_probe(_metadata, m);
 	guest_enable(_metadata, m);
@@ -1112,7 +1004,7 @@ TEST_F(dsa_mdev, open_info_map)
 	struct mdev *m = &self->m[0];
 	__u32 table, pba, bir, end, bar;
 	__u8 cfg[MDEV_CONFIG_SIZE];
-	struct mdev_region r;
+	struct vfio_region r;
 	__u16 vendor, device, flags;
 	__u8 msix, pcie;
 	__s32 fds[1];
@@ -1120,10 +1012,10 @@ TEST_F(dsa_mdev, open_info_map)
 	char buf[64];
 
 	mdev_up(_metadata, m, variant->iommufd);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_GET_INFO, &info));
+	ASSERT_EQ(0, ioctl(m->vfio.device, VFIO_DEVICE_GET_INFO, &info));
 	EXPECT_TRUE(info.flags & VFIO_DEVICE_FLAGS_PCI) TH_LOG("flags %#x", info.flags);
 	EXPECT_TRUE(info.flags & VFIO_DEVICE_FLAGS_RESET) TH_LOG("flags %#x", info.flags);
 	EXPECT_EQ(MDEV_NUM_REGIONS, info.num_regions);
@@ -1190,23 +1082,23 @@ TEST_F(dsa_mdev, open_info_map)
 
 	/* IRQs: MSI-X resizable (NORESIZE clear), no INTx or MSI, ERR, REQ */
 	irq.index = VFIO_PCI_INTX_IRQ_INDEX;
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	ASSERT_EQ(0, ioctl(m->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
 	EXPECT_EQ(0, irq.count);
 	irq.index = VFIO_PCI_MSI_IRQ_INDEX;
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	ASSERT_EQ(0, ioctl(m->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
 	EXPECT_EQ(0, irq.count);
 	irq.index = VFIO_PCI_MSIX_IRQ_INDEX;
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	ASSERT_EQ(0, ioctl(m->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
 	EXPECT_EQ(MDEV_MSIX_VECTORS, irq.count);
 	EXPECT_TRUE(irq.flags & VFIO_IRQ_INFO_EVENTFD) TH_LOG("MSI-X flags %#x", irq.flags);
 	EXPECT_FALSE(irq.flags & VFIO_IRQ_INFO_NORESIZE)
 		TH_LOG("MSI-X NORESIZE set: QEMU would re-enable every vector for each new one");
 	irq.index = VFIO_PCI_ERR_IRQ_INDEX;
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	ASSERT_EQ(0, ioctl(m->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
 	EXPECT_EQ(1, irq.count);
 	EXPECT_TRUE(irq.flags & VFIO_IRQ_INFO_EVENTFD);
 	irq.index = VFIO_PCI_REQ_IRQ_INDEX;
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	ASSERT_EQ(0, ioctl(m->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
 	EXPECT_EQ(1, irq.count);
 	EXPECT_TRUE(irq.flags & VFIO_IRQ_INFO_EVENTFD);
 
@@ -1238,7 +1130,7 @@ TEST_F(dsa_mdev, guest_bar0)
 	__u16 h;
 
 	mdev_up(_metadata, m, variant->iommufd);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 	guest_probe(_metadata, m);
 
@@ -1281,7 +1173,7 @@ TEST_F(dsa_mdev, guest_bar0)
 	guest_enable(_metadata, m);
 
 	/* VFIO_DEVICE_RESET resets the virtual function (GET_INFO says RESET). */
-	ASSERT_EQ(0, ioctl(m->device, VFIO_DEVICE_RESET)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, ioctl(m->vfio.device, VFIO_DEVICE_RESET)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(GENSTS_DISABLED, GENSTS_STATE(rd32(m, DSA_GENSTS)));
 	EXPECT_EQ(WQCFG_STATE_DISABLED, WQCFG_STATE_OF(rd32(m, wq_cfg(m, WQCFG_STATE))));
 }
@@ -1299,7 +1191,7 @@ TEST_F(dsa_mdev, vector1_memmove_irq)
 	int n;
 
 	h = mdev_ready(_metadata, m, variant->iommufd, 1);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 	pasid = mdev_pasid(_metadata, m);
 
@@ -1317,11 +1209,7 @@ TEST_F(dsa_mdev, vector1_memmove_irq)
 	EXPECT_NE(NULL, strstr(chip, "IMS")) TH_LOG("irq %u is on chip '%s'", l->irq, chip);
 
 	buf_prepare(m, 0);
-	desc_memmove(m, &d, MOVE_LEN, 0);
-	desc_irq(&d, h);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(m->efd[1], IRQ_TIMEOUT_MS))
+	EXPECT_EQ(1, memmove_irq(_metadata, m, MOVE_LEN, 0, h, m->efd[1]))
 		TH_LOG("no interrupt on vector 1 within %d ms", IRQ_TIMEOUT_MS);
 	cr = comp(m, 0);
 	EXPECT_EQ(-1, first_diff(m->dma + DMA_SRC, m->dma + DMA_DST, MOVE_LEN));
@@ -1337,7 +1225,7 @@ TEST_F(dsa_mdev, vector1_memmove_irq)
 	d.int_handle = h;
 	ASSERT_SUBMIT(m, &d);
 	ASSERT_COMP(m, 1, DSA_COMP_SUCCESS);
-	EXPECT_EQ(0, irq_wait(m->efd[1], QUIET_MS)) TH_LOG("vector 1 fired without RCI");
+	EXPECT_EQ(0, vfio_irq_wait(m->efd[1], QUIET_MS)) TH_LOG("vector 1 fired without RCI");
 }
 
 /* 4. vector 2 comes and goes; vector 1 is never touched */
@@ -1346,14 +1234,13 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 	struct vline v1[MDEV_MSIX_VECTORS], v2[MDEV_MSIX_VECTORS], v3[MDEV_MSIX_VECTORS];
 	struct mdev *m = &self->m[0];
 	struct vline *a, *b;
-	struct dsa_hw_desc d;
 	const __s32 no_fd = -1;
 	__s32 fds[3];
 	__u16 h1, h2;
 	int i, n;
 
 	h1 = mdev_ready(_metadata, m, variant->iommufd, 1);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 	n = read_vectors(m, v1, MDEV_MSIX_VECTORS);
 	ASSERT_EQ(1, n);
@@ -1380,19 +1267,13 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 
 	/* Each handle fires its own vector only. */
 	buf_prepare(m, 2);
-	desc_memmove(m, &d, 512, 0);
-	desc_irq(&d, h1);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(m->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("vector 1 silent");
-	EXPECT_EQ(0, irq_wait(m->efd[2], QUIET_MS)) TH_LOG("vector 2 fired for vector 1's work");
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 0, h1, m->efd[1])) TH_LOG("vector 1 silent");
+	EXPECT_EQ(0, vfio_irq_wait(m->efd[2], QUIET_MS))
+		TH_LOG("vector 2 fired for vector 1's work");
 	buf_prepare(m, 3);
-	desc_memmove(m, &d, 512, 1);
-	desc_irq(&d, h2);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 1, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(m->efd[2], IRQ_TIMEOUT_MS)) TH_LOG("vector 2 silent");
-	EXPECT_EQ(0, irq_wait(m->efd[1], QUIET_MS)) TH_LOG("vector 1 fired for vector 2's work");
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 1, h2, m->efd[2])) TH_LOG("vector 2 silent");
+	EXPECT_EQ(0, vfio_irq_wait(m->efd[1], QUIET_MS))
+		TH_LOG("vector 1 fired for vector 2's work");
 	EXPECT_EQ(-1, first_diff(m->dma + DMA_SRC, m->dma + DMA_DST, 512));
 
 	/*
@@ -1415,21 +1296,18 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 		EXPECT_EQ(a->ims, b->ims) TH_LOG("vector %d re-allocated", i);
 	}
 	a = find_vector(v1, 1, 1);
-	desc_memmove(m, &d, 512, 3);
-	desc_irq(&d, h2);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 3, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(m->efd[2], IRQ_TIMEOUT_MS)) TH_LOG("vector 2 silent after 0..2");
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 3, h2, m->efd[2]))
+		TH_LOG("vector 2 silent after 0..2");
 
 	/* Loopback triggers (uAPI): DATA_NONE and DATA_BOOL signal the eventfd. */
 	EXPECT_EQ(0, set_irqs(m, VFIO_PCI_MSIX_IRQ_INDEX, 2, 1,
 			      VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, NULL));
-	EXPECT_EQ(1, irq_wait(m->efd[2], IRQ_TIMEOUT_MS)) TH_LOG("DATA_NONE trigger lost");
+	EXPECT_EQ(1, vfio_irq_wait(m->efd[2], IRQ_TIMEOUT_MS)) TH_LOG("DATA_NONE trigger lost");
 	EXPECT_EQ(0, trigger_bool(m, 1, true)) TH_LOG("DATA_BOOL: %s", strerror(errno));
-	EXPECT_EQ(1, irq_wait(m->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("DATA_BOOL trigger lost");
+	EXPECT_EQ(1, vfio_irq_wait(m->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("DATA_BOOL trigger lost");
 	EXPECT_EQ(0, trigger_bool(m, 1, false)) TH_LOG("DATA_BOOL: %s", strerror(errno));
-	EXPECT_EQ(0, irq_wait(m->efd[1], QUIET_MS)) TH_LOG("DATA_BOOL false triggered");
-	EXPECT_EQ(0, irq_wait(m->efd[2], 0));
+	EXPECT_EQ(0, vfio_irq_wait(m->efd[1], QUIET_MS)) TH_LOG("DATA_BOOL false triggered");
+	EXPECT_EQ(0, vfio_irq_wait(m->efd[2], 0));
 
 	/* fd -1 frees vector 2 alone; vector 1 stays as it was and still fires. */
 	ASSERT_EQ(0, set_irqs(m, VFIO_PCI_MSIX_IRQ_INDEX, 2, 1,
@@ -1442,12 +1320,9 @@ TEST_F(dsa_mdev, vector2_keeps_vector1)
 	EXPECT_EQ(a->ims, b->ims);
 	EXPECT_EQ(a->addr, b->addr);
 	EXPECT_EQ(a->data, b->data);
-	desc_memmove(m, &d, 512, 2);
-	desc_irq(&d, h1);
-	ASSERT_SUBMIT(m, &d);
-	ASSERT_COMP(m, 2, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(m->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("vector 1 silent after 2 freed");
-	EXPECT_EQ(0, irq_wait(m->efd[2], QUIET_MS)) TH_LOG("freed vector 2 fired");
+	EXPECT_EQ(1, memmove_irq(_metadata, m, 512, 2, h1, m->efd[1]))
+		TH_LOG("vector 1 silent after 2 freed");
+	EXPECT_EQ(0, vfio_irq_wait(m->efd[2], QUIET_MS)) TH_LOG("freed vector 2 fired");
 
 	/* count 0, DATA_NONE: the whole index goes, every IMS vector with it. */
 	ASSERT_EQ(0, set_irqs(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0,
@@ -1471,10 +1346,10 @@ TEST_F(dsa_mdev, two_mdevs_isolated)
 		SKIP(return, "available_instances %ld: two mdev WQs needed",
 		     available_instances());
 	ha = mdev_ready(_metadata, a, variant->iommufd, 1);
-	if (a->device < 0)
+	if (a->vfio.device < 0)
 		return;
 	hb = mdev_ready(_metadata, b, variant->iommufd, 1);
-	if (b->device < 0)
+	if (b->vfio.device < 0)
 		return;
 	pasid_a = mdev_pasid(_metadata, a);
 	pasid_b = mdev_pasid(_metadata, b);
@@ -1495,19 +1370,11 @@ TEST_F(dsa_mdev, two_mdevs_isolated)
 
 	/* Each one's work fires its own vector, not the other's. */
 	buf_prepare(a, 4);
-	desc_memmove(a, &d, 256, 0);
-	desc_irq(&d, ha);
-	ASSERT_SUBMIT(a, &d);
-	ASSERT_COMP(a, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(a->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("A's vector silent");
-	EXPECT_EQ(0, irq_wait(b->efd[1], QUIET_MS)) TH_LOG("B's vector fired for A's work");
+	EXPECT_EQ(1, memmove_irq(_metadata, a, 256, 0, ha, a->efd[1])) TH_LOG("A's vector silent");
+	EXPECT_EQ(0, vfio_irq_wait(b->efd[1], QUIET_MS)) TH_LOG("B's vector fired for A's work");
 	buf_prepare(b, 5);
-	desc_memmove(b, &d, 256, 0);
-	desc_irq(&d, hb);
-	ASSERT_SUBMIT(b, &d);
-	ASSERT_COMP(b, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(b->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("B's vector silent");
-	EXPECT_EQ(0, irq_wait(a->efd[1], QUIET_MS)) TH_LOG("A's vector fired for B's work");
+	EXPECT_EQ(1, memmove_irq(_metadata, b, 256, 0, hb, b->efd[1])) TH_LOG("B's vector silent");
+	EXPECT_EQ(0, vfio_irq_wait(a->efd[1], QUIET_MS)) TH_LOG("A's vector fired for B's work");
 
 	/* Both at once: each vector counts exactly its own one interrupt. */
 	buf_prepare(a, 6);
@@ -1521,8 +1388,10 @@ TEST_F(dsa_mdev, two_mdevs_isolated)
 	ASSERT_COMP(a, 4, DSA_COMP_SUCCESS);
 	ASSERT_COMP(b, 5, DSA_COMP_SUCCESS);
 	usleep(QUIET_MS * 1000);
-	EXPECT_EQ(1, irq_wait(a->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("A: not exactly one interrupt");
-	EXPECT_EQ(1, irq_wait(b->efd[1], IRQ_TIMEOUT_MS)) TH_LOG("B: not exactly one interrupt");
+	EXPECT_EQ(1, vfio_irq_wait(a->efd[1], IRQ_TIMEOUT_MS))
+		TH_LOG("A: not exactly one interrupt");
+	EXPECT_EQ(1, vfio_irq_wait(b->efd[1], IRQ_TIMEOUT_MS))
+		TH_LOG("B: not exactly one interrupt");
 	EXPECT_EQ(-1, first_diff(a->dma + DMA_SRC, a->dma + DMA_DST, DMA_BUF_SIZE));
 	EXPECT_EQ(-1, first_diff(b->dma + DMA_SRC, b->dma + DMA_DST, DMA_BUF_SIZE));
 
@@ -1541,9 +1410,9 @@ TEST_F(dsa_mdev, two_mdevs_isolated)
 		s = comp_wait(b, 1 + i);
 		EXPECT_NE(0, s) TH_LOG("B, handle %#x: no completion record", probe[i]);
 		TH_LOG("B, handle %#x: status %#x", probe[i], s);
-		EXPECT_EQ(0, irq_wait(a->efd[1], QUIET_MS))
+		EXPECT_EQ(0, vfio_irq_wait(a->efd[1], QUIET_MS))
 			TH_LOG("B's handle %#x fired A's vector", probe[i]);
-		irq_wait(b->efd[1], 0);
+		vfio_irq_wait(b->efd[1], 0);
 	}
 
 	/*
@@ -1582,7 +1451,7 @@ TEST_F(dsa_mdev, vector0_emulated)
 	long sts;
 
 	mdev_up(_metadata, m, variant->iommufd);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 	guest_probe(_metadata, m);
 	guest_enable(_metadata, m);
@@ -1597,14 +1466,14 @@ TEST_F(dsa_mdev, vector0_emulated)
 	sts = dsa_command(m, CMD_DRAIN_WQ, 1, true);
 	ASSERT_LE(0, sts) TH_LOG("DRAIN_WQ timed out");
 	EXPECT_EQ(0, CMDSTS_ERR(sts));
-	EXPECT_EQ(1, irq_wait(m->efd[0], IRQ_TIMEOUT_MS)) TH_LOG("vector 0 silent");
+	EXPECT_EQ(1, vfio_irq_wait(m->efd[0], IRQ_TIMEOUT_MS)) TH_LOG("vector 0 silent");
 	EXPECT_TRUE(rd32(m, DSA_INTCAUSE) & INTCAUSE_CMD);
 	/* INTCAUSE is write-1-to-clear. */
 	ASSERT_EQ(0, wr32(m, DSA_INTCAUSE, INTCAUSE_CMD));
 	EXPECT_FALSE(rd32(m, DSA_INTCAUSE) & INTCAUSE_CMD);
 	/* One that does not ask, does not. */
 	EXPECT_EQ(0, dsa_command(m, CMD_DRAIN_WQ, 1, false));
-	EXPECT_EQ(0, irq_wait(m->efd[0], QUIET_MS)) TH_LOG("vector 0 fired unasked");
+	EXPECT_EQ(0, vfio_irq_wait(m->efd[0], QUIET_MS)) TH_LOG("vector 0 fired unasked");
 }
 
 /* 6a. bad ioctl arguments and register accesses */
@@ -1623,29 +1492,29 @@ TEST_F(dsa_mdev, bad_ioctls)
 	__u64 qw;
 
 	mdev_up(_metadata, m, variant->iommufd);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 
 	/* GET_INFO, GET_REGION_INFO, GET_IRQ_INFO: short argsz, bad index */
-	EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_GET_INFO, &dinfo));
+	EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_GET_INFO, &dinfo));
 	EXPECT_EQ(EINVAL, errno);
 	rinfo.argsz = 8;
-	EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_GET_REGION_INFO, &rinfo));
+	EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_GET_REGION_INFO, &rinfo));
 	EXPECT_EQ(EINVAL, errno);
 	rinfo.argsz = sizeof(rinfo);
 	rinfo.index = MDEV_NUM_REGIONS;
-	EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_GET_REGION_INFO, &rinfo));
+	EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_GET_REGION_INFO, &rinfo));
 	EXPECT_EQ(EINVAL, errno);
 	rinfo.index = ~0U;
-	EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_GET_REGION_INFO, &rinfo));
+	EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_GET_REGION_INFO, &rinfo));
 	EXPECT_EQ(EINVAL, errno);
 	iinfo.argsz = 8;
 	iinfo.index = VFIO_PCI_MSIX_IRQ_INDEX;
-	EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_GET_IRQ_INFO, &iinfo));
+	EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &iinfo));
 	EXPECT_EQ(EINVAL, errno);
 	iinfo.argsz = sizeof(iinfo);
 	iinfo.index = MDEV_NUM_IRQS;
-	EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_GET_IRQ_INFO, &iinfo));
+	EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &iinfo));
 	EXPECT_EQ(EINVAL, errno);
 
 	/* SET_IRQS: every malformed header is EINVAL, and allocates nothing. */
@@ -1658,12 +1527,13 @@ TEST_F(dsa_mdev, bad_ioctls)
 			.index = VFIO_PCI_MSIX_IRQ_INDEX, .start = 1, .count = 1,
 		};
 
-		EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_SET_IRQS, &set)) TH_LOG("short argsz");
+		EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_SET_IRQS, &set))
+			TH_LOG("short argsz");
 		EXPECT_EQ(EINVAL, errno);
 		/* one eventfd announced, none passed */
 		set.argsz = sizeof(set);
 		set.flags = VFIO_IRQ_SET_DATA_EVENTFD | trig;
-		EXPECT_EQ(-1, ioctl(m->device, VFIO_DEVICE_SET_IRQS, &set)) TH_LOG("no data");
+		EXPECT_EQ(-1, ioctl(m->vfio.device, VFIO_DEVICE_SET_IRQS, &set)) TH_LOG("no data");
 		EXPECT_EQ(EINVAL, errno);
 	}
 	err = set_irqs(m, VFIO_PCI_MSIX_IRQ_INDEX, MDEV_MSIX_VECTORS, 1,
@@ -1716,16 +1586,16 @@ TEST_F(dsa_mdev, bad_ioctls)
 	EXPECT_EQ(1, read_vectors(m, v, MDEV_MSIX_VECTORS));
 
 	/* BAR0 takes naturally aligned 4- and 8-byte accesses only. */
-	EXPECT_EQ(-1, pread(m->device, &w, 2, m->bar0.offset + DSA_GENSTS));
+	EXPECT_EQ(-1, pread(m->vfio.device, &w, 2, m->bar0.offset + DSA_GENSTS));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, pread(m->device, &dw, 4, m->bar0.offset + DSA_GENSTS + 2));
+	EXPECT_EQ(-1, pread(m->vfio.device, &dw, 4, m->bar0.offset + DSA_GENSTS + 2));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, pread(m->device, &qw, 8, m->bar0.offset + DSA_GENCAP + 4));
+	EXPECT_EQ(-1, pread(m->vfio.device, &qw, 8, m->bar0.offset + DSA_GENCAP + 4));
 	EXPECT_EQ(EINVAL, errno);
 	w = 0;
-	EXPECT_EQ(-1, pwrite(m->device, &w, 2, m->bar0.offset + DSA_GENCTRL));
+	EXPECT_EQ(-1, pwrite(m->vfio.device, &w, 2, m->bar0.offset + DSA_GENCTRL));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, pread(m->device, &dw, 4, m->bar0.offset + MDEV_BAR0_SIZE));
+	EXPECT_EQ(-1, pread(m->vfio.device, &dw, 4, m->bar0.offset + MDEV_BAR0_SIZE));
 	EXPECT_TRUE(errno == EINVAL || errno == EFAULT) TH_LOG("past BAR0: %s", strerror(errno));
 }
 
@@ -1737,7 +1607,7 @@ TEST_F(dsa_mdev, bad_descriptors)
 	struct dsa_hw_desc d;
 
 	mdev_up(_metadata, m, variant->iommufd);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 	guest_probe(_metadata, m);
 	guest_enable(_metadata, m);
@@ -1809,7 +1679,7 @@ TEST_F(dsa_mdev, portal_qemu_stores)
 	int i;
 
 	mdev_up(_metadata, m, variant->iommufd);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 	guest_probe(_metadata, m);
 	guest_enable(_metadata, m);
@@ -1817,12 +1687,12 @@ TEST_F(dsa_mdev, portal_qemu_stores)
 	desc_memmove(m, &d, 512, 0);
 	memcpy(q, &d, sizeof(q));
 	__sync_synchronize();
-	n = pwrite(m->device, &q[0], 8, m->bar2.offset);
+	n = pwrite(m->vfio.device, &q[0], 8, m->bar2.offset);
 	if (n < 0 && errno == EINVAL)
 		SKIP(return, "the portal refuses 8-byte writes: a QEMU guest cannot submit");
 	ASSERT_EQ(8, n) TH_LOG("portal: %s", strerror(errno));
 	for (i = 1; i < 8; i++) {
-		n = pwrite(m->device, &q[i], 8, m->bar2.offset + 8 * i);
+		n = pwrite(m->vfio.device, &q[i], 8, m->bar2.offset + 8 * i);
 		ASSERT_EQ(8, n) TH_LOG("portal + %d: %s", 8 * i, strerror(errno));
 	}
 	ASSERT_COMP(m, 0, DSA_COMP_SUCCESS);
@@ -1866,7 +1736,7 @@ TEST_F_TIMEOUT(dsa_mdev, remove_while_open, 60)
 	int err;
 
 	mdev_ready(_metadata, m, variant->iommufd, 1);
-	if (m->device < 0)
+	if (m->vfio.device < 0)
 		return;
 	m->req_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	ASSERT_LE(0, m->req_efd);
@@ -1882,7 +1752,7 @@ TEST_F_TIMEOUT(dsa_mdev, remove_while_open, 60)
 	 * Nothing may ASSERT between here and the close: a failure would exit
 	 * with the remover blocked on our own open device.
 	 */
-	req = irq_wait(m->req_efd, REQ_TIMEOUT_MS) >= 1;
+	req = vfio_irq_wait(m->req_efd, REQ_TIMEOUT_MS) >= 1;
 	blocked = !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
 	/* The device still answers while the remove waits for us. */
 	EXPECT_NE(~0U, rd32(m, DSA_GENSTS)) TH_LOG("BAR0 read failed: %s", strerror(errno));
@@ -1908,7 +1778,6 @@ TEST_F_TIMEOUT(dsa_mdev, remove_while_open, 60)
 TEST_F_TIMEOUT(dsa_mdev, create_remove_cycles, 600)
 {
 	struct mdev *m = &self->m[0];
-	struct dsa_hw_desc d;
 	long avail, ims_size;
 	char path[PATH_MAX];
 	int i, base, used, err;
@@ -1924,17 +1793,13 @@ TEST_F_TIMEOUT(dsa_mdev, create_remove_cycles, 600)
 	for (i = 0; i < CYCLES; i++) {
 		mdev_init(m, DMA_IOVA_A);
 		h = mdev_ready(_metadata, m, variant->iommufd, 1);
-		if (m->device < 0)
+		if (m->vfio.device < 0)
 			return;
 		used = ims_irqs_in_use();
 		ASSERT_EQ(base + 1, used) TH_LOG("cycle %d: one vector, %d IMS in use", i, used);
 
 		buf_prepare(m, i);
-		desc_memmove(m, &d, 128, 0);
-		desc_irq(&d, h);
-		ASSERT_SUBMIT(m, &d);
-		ASSERT_COMP(m, 0, DSA_COMP_SUCCESS);
-		ASSERT_EQ(1, irq_wait(m->efd[1], IRQ_TIMEOUT_MS))
+		ASSERT_EQ(1, memmove_irq(_metadata, m, 128, 0, h, m->efd[1]))
 			TH_LOG("cycle %d: no interrupt", i);
 
 		/* Closing the device frees its vectors; the mdev stays. */

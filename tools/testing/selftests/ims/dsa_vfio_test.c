@@ -33,9 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,7 +41,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -53,6 +50,7 @@
 #include <linux/vfio.h>
 
 #include "../kselftest_harness.h"
+#include "vfio_util.h"
 
 #define DSA_VENDOR_ID		0x8086
 #define DSA_DEVICE_ID		0x0b25
@@ -188,20 +186,11 @@
 
 static char dsa_bdf[NAME_MAX + 1];
 
-struct dsa_region {
-	int fd;			/* VFIO device fd */
-	__u64 offset;		/* region offset in @fd */
-	__u64 size;
-	void *map;		/* NULL: not mmappable, use pread/pwrite */
-};
-
 struct dsa_test {
-	int container;
-	int group;
-	int device;
-	struct dsa_region bar0;
-	struct dsa_region bar2;
-	struct dsa_region config;
+	struct vfio_dev vfio;
+	struct vfio_region bar0;
+	struct vfio_region bar2;
+	struct vfio_region config;
 	unsigned char *dma;	/* CPU view of DMA_IOVA */
 	bool dma_mapped;
 	int efd[TEST_VECTORS];
@@ -270,21 +259,6 @@ static void dsa_find_device(void)
 	closedir(d);
 }
 
-/* Basename of the symlink /sys/bus/pci/devices/BDF/@link, or "" */
-static void sysfs_link_name(const char *bdf, const char *link, char *buf, size_t len)
-{
-	char path[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, link);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return;
-	target[n] = '\0';
-	snprintf(buf, len, "%s", basename(target));
-}
-
 /* --- register access: mmap when VFIO allows it, else pread/pwrite ------- */
 
 /*
@@ -318,82 +292,82 @@ static inline void mmio_write64(void *addr, __u64 v)
 	asm volatile("movq %1, %0" : "=m" (*(__u64 *)addr) : "r" (v) : "memory");
 }
 
-static __u32 rd32(struct dsa_region *r, __u64 off)
+static __u32 rd32(struct vfio_region *r, __u64 off)
 {
 	__u32 v = ~0U;
 
 	if (r->map)
 		return mmio_read32(r->map + off);
-	if (pread(r->fd, &v, 4, r->offset + off) != 4)
+	if (vfio_region_read(r, off, &v, 4))
 		return ~0U;
 	return v;
 }
 
-static void wr32(struct dsa_region *r, __u64 off, __u32 v)
+static void wr32(struct vfio_region *r, __u64 off, __u32 v)
 {
-	if (r->map)
+	int err;
+
+	if (r->map) {
 		mmio_write32(r->map + off, v);
-	else if (pwrite(r->fd, &v, 4, r->offset + off) != 4)
+		return;
+	}
+	err = vfio_region_write(r, off, &v, 4);
+	if (err)
 		fprintf(stderr, "# pwrite32 at %#llx failed: %s\n",
-			(unsigned long long)off, strerror(errno));
+			(unsigned long long)off, strerror(-err));
 }
 
-static __u64 rd64(struct dsa_region *r, __u64 off)
+static __u64 rd64(struct vfio_region *r, __u64 off)
 {
 	__u64 v = ~0ULL;
 
 	if (r->map)
 		return mmio_read64(r->map + off);
-	if (pread(r->fd, &v, 8, r->offset + off) != 8)
+	if (vfio_region_read(r, off, &v, 8))
 		return ~0ULL;
 	return v;
 }
 
-static void wr64(struct dsa_region *r, __u64 off, __u64 v)
+static void wr64(struct vfio_region *r, __u64 off, __u64 v)
 {
-	if (r->map)
+	int err;
+
+	if (r->map) {
 		mmio_write64(r->map + off, v);
-	else if (pwrite(r->fd, &v, 8, r->offset + off) != 8)
+		return;
+	}
+	err = vfio_region_write(r, off, &v, 8);
+	if (err)
 		fprintf(stderr, "# pwrite64 at %#llx failed: %s\n",
-			(unsigned long long)off, strerror(errno));
+			(unsigned long long)off, strerror(-err));
 }
 
 static int cfg_read(struct dsa_test *t, __u32 reg, void *buf, size_t len)
 {
-	ssize_t n = pread(t->device, buf, len, t->config.offset + reg);
-
-	return n == (ssize_t)len ? 0 : -EIO;
+	return vfio_region_read(&t->config, reg, buf, len);
 }
 
 static int cfg_write(struct dsa_test *t, __u32 reg, const void *buf, size_t len)
 {
-	ssize_t n = pwrite(t->device, buf, len, t->config.offset + reg);
-
-	return n == (ssize_t)len ? 0 : -EIO;
+	return vfio_region_write(&t->config, reg, buf, len);
 }
 
 /* --- VFIO plumbing ------------------------------------------------------- */
 
 static void region_setup(struct __test_metadata *_metadata, struct dsa_test *t,
-			 __u32 index, struct dsa_region *r, bool want_map)
+			 __u32 index, struct vfio_region *r, bool want_map)
 {
-	struct vfio_region_info info = { .argsz = sizeof(info), .index = index };
 	void *p;
 
-	ASSERT_EQ(0, ioctl(t->device, VFIO_DEVICE_GET_REGION_INFO, &info))
-		TH_LOG("region %u info: %s", index, strerror(errno));
-	ASSERT_NE(0, info.size) TH_LOG("region %u is empty", index);
-	r->fd = t->device;
-	r->offset = info.offset;
-	r->size = info.size;
-	r->map = NULL;
+	ASSERT_EQ(0, vfio_region_get(&t->vfio, index, r)) TH_LOG("%s", t->vfio.err);
+	ASSERT_NE(0, r->size) TH_LOG("region %u is empty", index);
 	if (!want_map)
 		return;
-	if (!(info.flags & VFIO_REGION_INFO_FLAG_MMAP)) {
+	if (!(r->flags & VFIO_REGION_INFO_FLAG_MMAP)) {
 		TH_LOG("region %u is not mmappable: using pread/pwrite", index);
 		return;
 	}
-	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, t->device, info.offset);
+	p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, r->offset);
 	if (p == MAP_FAILED) {
 		TH_LOG("region %u: mmap failed (%s), using pread/pwrite", index, strerror(errno));
 		return;
@@ -408,14 +382,12 @@ static void region_setup(struct __test_metadata *_metadata, struct dsa_test *t,
  */
 static bool dsa_open(struct __test_metadata *_metadata, struct dsa_test *t)
 {
-	struct vfio_group_status gstatus = { .argsz = sizeof(gstatus) };
 	struct vfio_device_info dinfo = { .argsz = sizeof(dinfo) };
-	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
-	char name[64], path[PATH_MAX];
+	char name[64], dir[PATH_MAX];
 	__u16 cmd;
-	int i;
+	int i, ret;
 
-	t->container = t->group = t->device = -1;
+	vfio_dev_init(&t->vfio);
 	for (i = 0; i < TEST_VECTORS; i++)
 		t->efd[i] = -1;
 
@@ -426,34 +398,20 @@ static bool dsa_open(struct __test_metadata *_metadata, struct dsa_test *t)
 					    DSA_VENDOR_ID, DSA_DEVICE_ID);
 	if (access("/dev/vfio/vfio", F_OK))
 		SKIP(return false, "no /dev/vfio/vfio (CONFIG_VFIO_CONTAINER=y?)");
-	sysfs_link_name(dsa_bdf, "driver", name, sizeof(name));
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", dsa_bdf);
+	vfio_sysfs_link(dir, "driver", name, sizeof(name));
 	if (strcmp(name, "vfio-pci"))
 		SKIP(return false, "%s is bound to '%s', not vfio-pci", dsa_bdf, name);
-	sysfs_link_name(dsa_bdf, "iommu_group", name, sizeof(name));
+	vfio_sysfs_link(dir, "iommu_group", name, sizeof(name));
 	if (!name[0])
 		SKIP(return false, "%s has no IOMMU group (no -device intel-iommu?)", dsa_bdf);
 
-	t->container = open("/dev/vfio/vfio", O_RDWR);
-	ASSERT_LE(0, t->container) TH_LOG("/dev/vfio/vfio: %s", strerror(errno));
-	ASSERT_EQ(VFIO_API_VERSION, ioctl(t->container, VFIO_GET_API_VERSION));
-	if (ioctl(t->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0)
+	ret = vfio_type1_open(&t->vfio, name, dsa_bdf);
+	if (ret == -EOPNOTSUPP)
 		SKIP(return false, "no VFIO type1v2 IOMMU (CONFIG_VFIO_IOMMU_TYPE1=y?)");
-
-	snprintf(path, sizeof(path), "/dev/vfio/%s", name);
-	t->group = open(path, O_RDWR);
-	ASSERT_LE(0, t->group) TH_LOG("%s: %s", path, strerror(errno));
-	ASSERT_EQ(0, ioctl(t->group, VFIO_GROUP_GET_STATUS, &gstatus));
-	ASSERT_TRUE(gstatus.flags & VFIO_GROUP_FLAGS_VIABLE)
-		TH_LOG("group %s not viable: bind all its devices to vfio-pci", name);
-	ASSERT_EQ(0, ioctl(t->group, VFIO_GROUP_SET_CONTAINER, &t->container))
-		TH_LOG("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(t->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		TH_LOG("VFIO_SET_IOMMU: %s", strerror(errno));
-
-	t->device = ioctl(t->group, VFIO_GROUP_GET_DEVICE_FD, dsa_bdf);
-	ASSERT_LE(0, t->device) TH_LOG("VFIO_GROUP_GET_DEVICE_FD(%s): %s", dsa_bdf,
-				       strerror(errno));
-	ASSERT_EQ(0, ioctl(t->device, VFIO_DEVICE_GET_INFO, &dinfo));
+	/* Not viable: a device of the group is not bound to vfio-pci. */
+	ASSERT_EQ(0, ret) TH_LOG("%s", t->vfio.err);
+	ASSERT_EQ(0, ioctl(t->vfio.device, VFIO_DEVICE_GET_INFO, &dinfo));
 	ASSERT_TRUE(dinfo.flags & VFIO_DEVICE_FLAGS_PCI);
 	ASSERT_LT(VFIO_PCI_CONFIG_REGION_INDEX, dinfo.num_regions);
 	ASSERT_LT(VFIO_PCI_MSIX_IRQ_INDEX, dinfo.num_irqs);
@@ -471,12 +429,8 @@ static bool dsa_open(struct __test_metadata *_metadata, struct dsa_test *t)
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, t->dma);
 	memset(t->dma, 0, DMA_SIZE);
-	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-	map.vaddr = (unsigned long)t->dma;
-	map.iova = DMA_IOVA;
-	map.size = DMA_SIZE;
-	ASSERT_EQ(0, ioctl(t->container, VFIO_IOMMU_MAP_DMA, &map))
-		TH_LOG("VFIO_IOMMU_MAP_DMA: %s", strerror(errno));
+	ASSERT_EQ(0, vfio_dma_map(&t->vfio, t->dma, DMA_IOVA, DMA_SIZE))
+		TH_LOG("%s", t->vfio.err);
 	t->dma_mapped = true;
 	return true;
 }
@@ -485,26 +439,13 @@ static bool dsa_open(struct __test_metadata *_metadata, struct dsa_test *t)
 static void msix_arm(struct __test_metadata *_metadata, struct dsa_test *t)
 {
 	struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = VFIO_PCI_MSIX_IRQ_INDEX };
-	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32) * TEST_VECTORS];
-	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
-	__s32 *fds = (__s32 *)set->data;
-	int i;
 
-	ASSERT_EQ(0, ioctl(t->device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	ASSERT_EQ(0, ioctl(t->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &irq));
 	ASSERT_LE(TEST_VECTORS, irq.count) TH_LOG("only %u MSI-X vectors", irq.count);
-	for (i = 0; i < TEST_VECTORS; i++) {
-		t->efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		ASSERT_LE(0, t->efd[i]);
-		fds[i] = t->efd[i];
-	}
-	set->argsz = sizeof(buf);
-	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-	set->index = VFIO_PCI_MSIX_IRQ_INDEX;
-	set->start = 0;
-	set->count = TEST_VECTORS;
-	ASSERT_EQ(0, ioctl(t->device, VFIO_DEVICE_SET_IRQS, set))
-		TH_LOG("VFIO_DEVICE_SET_IRQS(MSI-X 0..%d): %s", TEST_VECTORS - 1,
-		       strerror(errno));
+	ASSERT_EQ(0, vfio_eventfds_open(t->efd, TEST_VECTORS));
+	ASSERT_EQ(0, vfio_set_irqs(&t->vfio, VFIO_PCI_MSIX_IRQ_INDEX, 0, TEST_VECTORS,
+				   VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, t->efd))
+		TH_LOG("%s", t->vfio.err);
 	t->msix_enabled = true;
 }
 
@@ -565,36 +506,20 @@ static long dsa_command(struct dsa_test *t, __u32 cmd, __u32 operand)
 
 static void dsa_close(struct dsa_test *t)
 {
-	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap) };
-	struct vfio_irq_set set = { .argsz = sizeof(set) };
-	int i;
-
 	/* Quiesce the device before its DMA memory goes away. */
 	if (t->bar0.size)
 		dsa_command(t, CMD_RESET_DEVICE, 0);
-	if (t->msix_enabled) {
-		set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
-		set.index = VFIO_PCI_MSIX_IRQ_INDEX;
-		ioctl(t->device, VFIO_DEVICE_SET_IRQS, &set);
-	}
-	if (t->dma_mapped) {
-		unmap.iova = DMA_IOVA;
-		unmap.size = DMA_SIZE;
-		ioctl(t->container, VFIO_IOMMU_UNMAP_DMA, &unmap);
-	}
-	for (i = 0; i < TEST_VECTORS; i++)
-		if (t->efd[i] >= 0)
-			close(t->efd[i]);
+	if (t->msix_enabled)
+		vfio_set_irqs(&t->vfio, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0,
+			      VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, NULL);
+	if (t->dma_mapped)
+		vfio_dma_unmap(&t->vfio, DMA_IOVA, DMA_SIZE);
+	vfio_eventfds_close(t->efd, TEST_VECTORS);
 	if (t->bar0.map)
 		munmap(t->bar0.map, t->bar0.size);
 	if (t->bar2.map)
 		munmap(t->bar2.map, t->bar2.size);
-	if (t->device >= 0)
-		close(t->device);
-	if (t->group >= 0)
-		close(t->group);
-	if (t->container >= 0)
-		close(t->container);
+	vfio_dev_close(&t->vfio);
 }
 
 #define ASSERT_CMD_OK(t, cmd, operand) do { \
@@ -817,19 +742,6 @@ static __u8 comp_wait(struct dsa_test *t, int i)
 	ASSERT_EQ(expected, __s) TH_LOG("completion status %#x, expected %#x", \
 					__s, expected); \
 } while (0)
-
-/* Waits, bounded, for an eventfd. Returns its count, 0 if none arrived. */
-static __u64 irq_wait(int fd, int ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	__u64 count = 0;
-
-	if (poll(&pfd, 1, ms) != 1)
-		return 0;
-	if (read(fd, &count, sizeof(count)) != sizeof(count))
-		return 0;
-	return count;
-}
 
 /*
  * Reads MSI-X table entry @vector ({addr_lo, addr_hi, data, ctrl}) as the
@@ -1206,12 +1118,12 @@ TEST_F(dsa_irq, completion_interrupt)
 		desc_irq(&d, self->handle);
 		dsa_submit(t, &d);
 		ASSERT_COMP(t, i, DSA_COMP_SUCCESS);
-		ASSERT_EQ(1, irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
+		ASSERT_EQ(1, vfio_irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
 			TH_LOG("descriptor %d: no interrupt on vector %d within %d ms",
 			       i, TEST_VECTOR, IRQ_TIMEOUT_MS);
 	}
 	/* Vector 0 is for errors and commands, not completions. */
-	EXPECT_EQ(0, irq_wait(t->efd[0], 0)) TH_LOG("misc vector 0 fired");
+	EXPECT_EQ(0, vfio_irq_wait(t->efd[0], 0)) TH_LOG("misc vector 0 fired");
 	dsa_log_swerr(_metadata, t);
 }
 
@@ -1226,7 +1138,7 @@ TEST_F(dsa_irq, no_interrupt_without_rci)
 	d.int_handle = self->handle;
 	dsa_submit(t, &d);
 	ASSERT_COMP(t, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(0, irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
+	EXPECT_EQ(0, vfio_irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
 		TH_LOG("vector %d fired for a descriptor without RCI", TEST_VECTOR);
 }
 
@@ -1278,12 +1190,12 @@ TEST_F(dsa_ims, masked_slot_does_not_fire)
 	ims_route(_metadata, t, TEST_IMS_SLOT, TEST_VECTOR, ctrl | IMS_CTRL_MASK);
 	ims_memmove(t, self->handle, 0);
 	ASSERT_COMP(t, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(0, irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
+	EXPECT_EQ(0, vfio_irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
 		TH_LOG("a masked IMS slot fired");
 
 	/* Like MSI-X, a masked slot keeps the message pending until unmasked. */
 	wr32(&t->bar0, ims_slot(t, TEST_IMS_SLOT) + IMS_CTRL, ctrl);
-	EXPECT_EQ(1, irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
+	EXPECT_EQ(1, vfio_irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
 		TH_LOG("the pending interrupt was not delivered on unmask");
 }
 
@@ -1304,7 +1216,7 @@ TEST_F(dsa_ims, pasid_mismatch_does_not_fire)
 	 */
 	EXPECT_EQ(DSA_COMP_INT_HANDLE_INVAL, s) TH_LOG("completion status %#x", s);
 	EXPECT_EQ(0xa5, t->dma[DMA_DST]) TH_LOG("a refused descriptor moved data");
-	EXPECT_EQ(0, irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
+	EXPECT_EQ(0, vfio_irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
 		TH_LOG("slot of PASID %#x fired for work of PASID %#x", OTHER_PASID, WQ_PASID);
 
 	/* The refusal is a software error: SWERR, and the misc vector. */
@@ -1314,7 +1226,7 @@ TEST_F(dsa_ims, pasid_mismatch_does_not_fire)
 	dsa_log_swerr(_metadata, t);
 	ASSERT_TRUE(swerr & SWERR_VALID) TH_LOG("no SWERR within %d ms", CMD_TIMEOUT_MS);
 	EXPECT_EQ(SWERR_INVALID_INT_HANDLE, SWERR_ERROR(swerr));
-	EXPECT_EQ(1, irq_wait(t->efd[0], IRQ_TIMEOUT_MS)) TH_LOG("misc vector 0 silent");
+	EXPECT_EQ(1, vfio_irq_wait(t->efd[0], IRQ_TIMEOUT_MS)) TH_LOG("misc vector 0 silent");
 	EXPECT_TRUE(rd32(&t->bar0, DSA_INTCAUSE) & INTCAUSE_ERR);
 
 	/* SWERR.valid/overflow and INTCAUSE are write-1-to-clear. */
@@ -1326,7 +1238,7 @@ TEST_F(dsa_ims, pasid_mismatch_does_not_fire)
 	/* A refused interrupt is dropped, not left pending for the slot. */
 	wr32(&t->bar0, ims_slot(t, TEST_IMS_SLOT) + IMS_CTRL,
 	     IMS_CTRL_PASID_EN | IMS_CTRL_PASID(WQ_PASID));
-	EXPECT_EQ(0, irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
+	EXPECT_EQ(0, vfio_irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
 		TH_LOG("the refused interrupt arrived after the slot's PASID changed");
 }
 
@@ -1338,7 +1250,7 @@ TEST_F(dsa_ims, pasid_match_fires)
 		  IMS_CTRL_PASID_EN | IMS_CTRL_PASID(WQ_PASID));
 	ims_memmove(t, self->handle, 0);
 	ASSERT_COMP(t, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
+	EXPECT_EQ(1, vfio_irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
 		TH_LOG("slot of PASID %#x silent for work of the same PASID", WQ_PASID);
 	EXPECT_FALSE(rd64(&t->bar0, DSA_SWERR) & SWERR_VALID);
 	dsa_log_swerr(_metadata, t);
@@ -1352,7 +1264,7 @@ TEST_F(dsa_ims, slot_without_pasid_check_fires)
 	ims_route(_metadata, t, TEST_IMS_SLOT, TEST_VECTOR, IMS_CTRL_PASID(OTHER_PASID));
 	ims_memmove(t, self->handle, 0);
 	ASSERT_COMP(t, 0, DSA_COMP_SUCCESS);
-	EXPECT_EQ(1, irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
+	EXPECT_EQ(1, vfio_irq_wait(t->efd[TEST_VECTOR], IRQ_TIMEOUT_MS))
 		TH_LOG("slot without PASID enable silent");
 }
 
@@ -1407,7 +1319,7 @@ TEST_F(dsa_ims, slot_out_of_range_refused)
 	EXPECT_EQ(DSA_COMP_INT_HANDLE_INVAL, s);
 	dsa_log_swerr(_metadata, t);
 	EXPECT_EQ(SWERR_INVALID_INT_HANDLE, SWERR_ERROR(rd64(&t->bar0, DSA_SWERR)));
-	EXPECT_EQ(0, irq_wait(t->efd[TEST_VECTOR], 0));
+	EXPECT_EQ(0, vfio_irq_wait(t->efd[TEST_VECTOR], 0));
 }
 
 /* --- IMS PASID check against a WQ without PASID ------------------------- */
@@ -1450,7 +1362,7 @@ TEST_F(dsa_ims_untagged, pasid_slot_refuses_untagged_work)
 	s = comp_wait(t, 0);
 	ASSERT_NE(0, s) TH_LOG("no completion record within %d ms", COMP_TIMEOUT_MS);
 	EXPECT_EQ(DSA_COMP_INT_HANDLE_INVAL, s);
-	EXPECT_EQ(0, irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
+	EXPECT_EQ(0, vfio_irq_wait(t->efd[TEST_VECTOR], QUIET_MS))
 		TH_LOG("slot of PASID 0 fired for work without a PASID");
 	dsa_log_swerr(_metadata, t);
 	EXPECT_EQ(SWERR_INVALID_INT_HANDLE, SWERR_ERROR(rd64(&t->bar0, DSA_SWERR)));

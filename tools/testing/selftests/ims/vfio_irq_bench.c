@@ -60,7 +60,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,11 +67,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
 #include <linux/types.h>
 #include <linux/vfio.h>
+
+#include "vfio_util.h"
 
 #define KSFT_SKIP	4
 
@@ -86,9 +86,7 @@
 
 struct dev {
 	char name[64];		/* UUID or BDF */
-	int container;
-	int group;
-	int device;
+	struct vfio_dev vfio;
 	int efd[NVEC];
 };
 
@@ -120,31 +118,15 @@ static void dev_init(struct dev *d, const char *name)
 
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
-	d->container = -1;
-	d->group = -1;
-	d->device = -1;
+	vfio_dev_init(&d->vfio);
 	for (i = 0; i < NVEC; i++)
 		d->efd[i] = -1;
 }
 
 static void dev_close(struct dev *d)
 {
-	int i;
-
-	for (i = 0; i < NVEC; i++) {
-		if (d->efd[i] >= 0)
-			close(d->efd[i]);
-		d->efd[i] = -1;
-	}
-	if (d->device >= 0)
-		close(d->device);
-	if (d->group >= 0)
-		close(d->group);
-	if (d->container >= 0)
-		close(d->container);
-	d->device = -1;
-	d->group = -1;
-	d->container = -1;
+	vfio_eventfds_close(d->efd, NVEC);
+	vfio_dev_close(&d->vfio);
 }
 
 /*
@@ -156,96 +138,47 @@ static void dev_close(struct dev *d)
  */
 static int dev_open(struct dev *d, const char *sysdir)
 {
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-	char path[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
-	int i;
+	char group[NAME_MAX + 1];
+	int err;
 
-	snprintf(path, sizeof(path), "%s/iommu_group", sysdir);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0) {
-		printf("# %s: no IOMMU group (%s)\n", d->name, strerror(errno));
-		return -1;
-	}
-	target[n] = '\0';
-
-	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (d->container < 0) {
-		printf("# /dev/vfio/vfio: %s\n", strerror(errno));
-		return -1;
-	}
-	if (ioctl(d->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
-	    ioctl(d->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
-		printf("# VFIO API version or VFIO_TYPE1v2_IOMMU missing\n");
-		return -1;
-	}
-	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(target));
-	d->group = open(path, O_RDWR | O_CLOEXEC);
-	if (d->group < 0) {
-		printf("# %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &status) ||
-	    !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		printf("# group %s not viable\n", path);
-		return -1;
-	}
-	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container)) {
-		printf("# VFIO_GROUP_SET_CONTAINER: %s\n", strerror(errno));
-		return -1;
-	}
-	if (ioctl(d->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
-		printf("# VFIO_SET_IOMMU: %s\n", strerror(errno));
+	err = vfio_sysfs_link(sysdir, "iommu_group", group, sizeof(group));
+	if (err) {
+		printf("# %s: no IOMMU group (%s)\n", d->name, strerror(-err));
 		return -1;
 	}
 	/* An mdev's device name is its UUID, a PCI function's its BDF. */
-	d->device = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->name);
-	if (d->device < 0) {
-		printf("# VFIO_GROUP_GET_DEVICE_FD(%s): %s\n", d->name, strerror(errno));
+	if (vfio_type1_open(&d->vfio, group, d->name)) {
+		printf("# %s\n", d->vfio.err);
 		return -1;
 	}
-	for (i = 0; i < NVEC; i++) {
-		d->efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (d->efd[i] < 0) {
-			printf("# eventfd: %s\n", strerror(errno));
-			return -1;
-		}
+	err = vfio_eventfds_open(d->efd, NVEC);
+	if (err) {
+		printf("# eventfd: %s\n", strerror(-err));
+		return -1;
 	}
 	return 0;
-}
-
-/* VFIO_DEVICE_SET_IRQS on the MSI-X index, with @fd if @count is 1. 0 or -errno. */
-static int msix_set(struct dev *d, __u32 start, __u32 count, __u32 flags, __s32 fd)
-{
-	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
-	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
-	bool data = flags & VFIO_IRQ_SET_DATA_EVENTFD;
-
-	set->argsz = sizeof(*set) + (data ? sizeof(__s32) : 0);
-	set->flags = flags | VFIO_IRQ_SET_ACTION_TRIGGER;
-	set->index = VFIO_PCI_MSIX_IRQ_INDEX;
-	set->start = start;
-	set->count = count;
-	if (data)
-		memcpy(set->data, &fd, sizeof(fd));
-	return ioctl(d->device, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
 }
 
 /* QEMU's vfio_enable_msix_no_vec(): MSI-X on, no vector in use */
 static int msix_enable(struct dev *d)
 {
-	return msix_set(d, 0, 1, VFIO_IRQ_SET_DATA_EVENTFD, -1);
+	const __s32 fd = -1;
+
+	return vfio_set_irqs(&d->vfio, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1,
+			     VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, &fd);
 }
 
 /* QEMU's vfio_msix_vector_do_use() with NORESIZE clear: vector @k alone */
 static int msix_vector(struct dev *d, __u32 k)
 {
-	return msix_set(d, k, 1, VFIO_IRQ_SET_DATA_EVENTFD, d->efd[k]);
+	return vfio_set_irqs(&d->vfio, VFIO_PCI_MSIX_IRQ_INDEX, k, 1,
+			     VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, &d->efd[k]);
 }
 
 static int msix_disable(struct dev *d)
 {
-	return msix_set(d, 0, 0, VFIO_IRQ_SET_DATA_NONE, -1);
+	return vfio_set_irqs(&d->vfio, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0,
+			     VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, NULL);
 }
 
 /* Prints the MSI-X index's count and flags; fails if it has fewer than NVEC vectors. */
@@ -256,7 +189,7 @@ static int msix_info(struct dev *d, const char *kind)
 	};
 	bool noresize;
 
-	if (ioctl(d->device, VFIO_DEVICE_GET_IRQ_INFO, &info)) {
+	if (ioctl(d->vfio.device, VFIO_DEVICE_GET_IRQ_INFO, &info)) {
 		printf("# GET_IRQ_INFO(MSI-X): %s\n", strerror(errno));
 		return -1;
 	}
