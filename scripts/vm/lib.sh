@@ -41,9 +41,13 @@ pci_unbind() {
 	echo "$drv"
 }
 
-# pci_rebind DIR DRIVER: bind the function back to DRIVER (no-op without one).
+# pci_rebind DIR DRIVER: bind the function back to DRIVER (no-op without one). A driver
+# with no ID for the function (vfio-pci) had it through driver_override, and takes it back
+# only that way: the override is set again if a plain bind fails.
 pci_rebind() {
 	[ -n "$2" ] || return 0
+	echo "${1##*/}" > "/sys/bus/pci/drivers/$2/bind" 2> /dev/null && return 0
+	echo "$2" > "$1/driver_override"
 	echo "${1##*/}" > "/sys/bus/pci/drivers/$2/bind" ||
 		echo "# could not bind ${1##*/} back to $2"
 }
