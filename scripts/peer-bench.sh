@@ -11,32 +11,9 @@
 # Logs: out/bench-peer/{c,rust}-N/ (each boot's tap.log and console.log), summary.txt.
 
 . "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/alternate.sh"
 
 rounds=${IMS_PEER_BENCH_ROUNDS:-3}
 [ "$rounds" -ge 3 ] || die "IMS_PEER_BENCH_ROUNDS must be at least 3"
-out=$IMS_TOP/out/bench-peer
-list=$out/bench.list
-rm -rf "$out"
-mkdir -p "$out"
-echo dsa-peer-bench > "$list"
-
-# boot DRIVER N: one VM run of the benchmark suite on DRIVER (c or rust).
-boot() {
-	local variant=
-
-	[ "$1" = c ] && variant=peer
-	log "bench-peer: $1, round $2 of $rounds"
-	IMS_KVARIANT=$variant IMS_OUT=$out/$1-$2 "$IMS_TOP/scripts/vm/run.sh" check "$list" \
-		> "$out/$1-$2.txt" 2>&1 || die "the $1 boot $2 failed: see $out/$1-$2.txt"
-	grep -h '^# peer-bench ' "$out/$1-$2/tap.log" | sed "s/^# peer-bench /$1 /" >> "$out/figures"
-}
-
-: > "$out/figures"
-for i in $(seq "$rounds"); do
-	boot c "$i"
-	boot rust "$i"
-done
-
-# Medians per driver and figure, then one line per figure: C, Rust, Rust/C.
-awk -v what="figure" -f "$IMS_TOP/scripts/lib/ratio.awk" "$out/figures" | tee "$out/summary.txt"
-log "bench-peer: $rounds boots per driver; figures in $out/figures"
+alternate bench-peer dsa-peer-bench peer-bench "$rounds" peer "" figure
+log "bench-peer: $rounds boots per driver; figures in $IMS_TOP/out/bench-peer/figures"
