@@ -28,7 +28,17 @@ if [ -z "$dev" ] || [ ! -d /sys/kernel/debug ]; then
 fi
 [ -f $t/trace ] || mount -t tracefs nodev $t
 bdf=${dev##*/}
+# IMS_TRACE_NOIMS=1 (kernel command line): the device hides its IMS (debug INJECT 5), so
+# that our driver completes on MSI-X as the C driver does, telling the interrupt path's
+# share from the driver's.
 drv=$(idxd_take "$dev")
+if [ "${IMS_TRACE_NOIMS:-0}" = 1 ]; then
+	# Once bound (memory decoding on), unbound, hidden, bound again.
+	echo "$bdf" > "$dev/driver/unbind"
+	devmem $(($(head -1 "$dev/resource" | cut -d' ' -f1) + 0x1008)) 32 $((5 | 1 << 8))
+	echo "$bdf" > /sys/bus/pci/drivers/idxd/bind
+	echo "# IMS hidden"
+fi
 
 # trace: one dmatest run of $iters 64-byte copies on the first channel, traced.
 trace() {
