@@ -115,12 +115,6 @@ enum WqVector {
     Msix,
 }
 
-impl WqVector {
-    fn is_ims(&self) -> bool {
-        matches!(self, WqVector::Ims { .. })
-    }
-}
-
 /// An enabled WQ, and what its enablement holds.
 enum Active {
     /// Bound to `dmaengine`: a DMA engine channel completing on an IMS or MSI-X vector.
@@ -668,13 +662,14 @@ impl Shared {
 
     /// Frees a WQ's interrupt, then its handle `handle`, then its IMS slot, if it has one.
     fn release_vector(hw: &Hw, vector: WqVector, handle: u16) {
-        let ims = vector.is_ims();
-        let slot = match vector {
-            WqVector::Ims { _user, irq } => Some((irq.free_irq(), _user)),
-            WqVector::Msix => None,
-        };
-        hw.release_int_handle(handle, ims);
-        drop(slot);
+        match vector {
+            WqVector::Ims { _user, irq } => {
+                let slot = irq.free_irq();
+                hw.release_int_handle(handle, true);
+                drop((slot, _user));
+            }
+            WqVector::Msix => hw.release_int_handle(handle, false),
+        }
     }
 
     /// Disables the kernel WQ `wq` (the device finishes its work first), completes what is

@@ -233,21 +233,6 @@ static int sysfs_read(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* Writes @val to @path in one write(). Returns 0 or -errno. */
-static int sysfs_write(const char *path, const char *val)
-{
-	ssize_t n;
-	int fd, err;
-
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	err = n < 0 ? -errno : 0;
-	close(fd);
-	return err;
-}
-
 static long sysfs_long(const char *path)
 {
 	char buf[64];
@@ -327,7 +312,7 @@ static int mdev_create(struct mdev *m)
 	snprintf(path, sizeof(path),
 		 "/sys/bus/pci/devices/%s/mdev_supported_types/" MDEV_TYPE "/create",
 		 parent_bdf);
-	err = sysfs_write(path, m->uuid);
+	err = vfio_sysfs_write(path, m->uuid);
 	if (!err)
 		m->created = true;
 	return err;
@@ -340,7 +325,7 @@ static int mdev_remove(struct mdev *m)
 	int err;
 
 	mdev_path(m, "remove", path, sizeof(path));
-	err = sysfs_write(path, "1");
+	err = vfio_sysfs_write(path, "1");
 	if (!err)
 		m->created = false;
 	return err;
@@ -1710,7 +1695,7 @@ static void *remove_thread(void *arg)
 {
 	struct remover *r = arg;
 
-	r->err = sysfs_write(r->path, "1");
+	r->err = vfio_sysfs_write(r->path, "1");
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }

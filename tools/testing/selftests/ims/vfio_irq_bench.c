@@ -98,20 +98,6 @@ static __u64 now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static int write_file(const char *path, const char *val)
-{
-	ssize_t n;
-	int fd, err;
-
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	err = n < 0 ? -errno : 0;
-	close(fd);
-	return err;
-}
-
 static void dev_init(struct dev *d, const char *name)
 {
 	int i;
@@ -388,7 +374,7 @@ static void settle(void)
 	DIR *dir;
 
 	sync();
-	write_file("/proc/sys/vm/drop_caches", "3");
+	vfio_sysfs_write("/proc/sys/vm/drop_caches", "3");
 	dir = opendir("/sys/kernel/slab");
 	if (dir) {
 		while ((de = readdir(dir))) {
@@ -396,7 +382,7 @@ static void settle(void)
 			if (de->d_name[0] == '.' || de->d_type == DT_LNK)
 				continue;
 			snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", de->d_name);
-			write_file(path, "1");
+			vfio_sysfs_write(path, "1");
 		}
 		closedir(dir);
 	}
@@ -457,7 +443,7 @@ static int mdev_create(const char *parent, const char *type, const char *uuid)
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/mdev_supported_types/%s/create",
 		 parent, type);
-	return write_file(path, uuid);
+	return vfio_sysfs_write(path, uuid);
 }
 
 static int mdev_remove(const char *uuid)
@@ -465,7 +451,7 @@ static int mdev_remove(const char *uuid)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
-	return write_file(path, "1");
+	return vfio_sysfs_write(path, "1");
 }
 
 /*

@@ -78,6 +78,21 @@ int vfio_sysfs_link(const char *dir, const char *link, char *buf, size_t len)
 	return 0;
 }
 
+/* Writes @val to @path in one write() (mdev create, remove). Returns 0 or -errno. */
+int vfio_sysfs_write(const char *path, const char *val)
+{
+	ssize_t n;
+	int fd, err;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
 /*
  * The legacy path: puts IOMMU group @group (the N of /dev/vfio/N) in a
  * container of its own with the type1v2 IOMMU, then opens the group's

@@ -41,6 +41,7 @@ void vfio_dev_init(struct vfio_dev *v);
 void vfio_dev_close(struct vfio_dev *v);
 
 int vfio_sysfs_link(const char *dir, const char *link, char *buf, size_t len);
+int vfio_sysfs_write(const char *path, const char *val);
 
 int vfio_type1_open(struct vfio_dev *v, const char *group, const char *name);
 int vfio_iommufd_open(struct vfio_dev *v, const char *cdev);
